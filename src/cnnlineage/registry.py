@@ -1,0 +1,176 @@
+"""The model registry: every architecture in cnnlineage, with its place in history.
+
+Each family file decorates its builders with :func:`register_model`, which stores the
+builder together with a :class:`ModelCard`. ``create_model``, ``list_models``,
+``model_info``, the CLI's ``list`` and ``info``, the comparison table and the tests all
+read this one registry; there is no second list of models anywhere.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import functools
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch.nn as nn
+
+__all__ = [
+    "ModelCard",
+    "register_model",
+    "create_model",
+    "list_models",
+    "list_families",
+    "model_info",
+    "get_builder",
+]
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a registered model is, where it comes from, and the figures it must reproduce."""
+
+    name: str  # registry name, e.g. "resnet50"
+    family: str  # family file it lives in, e.g. "resnet"
+    year: int  # year of the paper that introduced the architecture
+    paper: str  # paper title
+    first_author: str  # surname of the first author
+    venue: str  # arXiv id ("arXiv:1512.03385") or venue ("Proc. IEEE 1998")
+    key_idea: str  # one line, in our own words
+    input_size: tuple[int, int, int]  # default input (C, H, W)
+    ref_params: int  # reference parameter count (at 1000 classes unless num_classes says otherwise)
+    ref_params_source: str  # where ref_params comes from: torchvision/timm metadata, the paper, a hand count
+    num_classes: int = 1000  # number of classes the reference count and the default build use
+    ref_top1: float | None = None  # published ImageNet top-1 (%) where one exists
+    ref_top1_source: str | None = None  # where ref_top1 comes from
+    torchvision: str | None = None  # name of the torchvision builder with identical structure, if any
+    timm: str | None = None  # name of the timm model whose weights load_timm accepts, if any
+    notes: str = ""  # simplifications, training details worth knowing (e.g. aux-loss weight)
+    default_kwargs: dict[str, Any] = field(default_factory=dict)  # variant arguments the builder fixes
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the card as a plain dict (JSON-serialisable)."""
+        d = asdict(self)
+        d["input_size"] = list(self.input_size)
+        return d
+
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+_CARDS: dict[str, ModelCard] = {}
+
+
+def register_model(
+    *, name: str | None = None, **card_fields: Any
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Return a decorator that registers a builder under ``name`` (default: the function's name).
+
+    The keyword arguments are the :class:`ModelCard` fields. The wrapped builder stamps
+    every model it makes with ``model_name`` and ``card``, so error messages and the
+    analyzer can name it.
+    """
+
+    def decorator(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        model_name = name or fn.__name__
+        if model_name in _BUILDERS:
+            raise ValueError(f"model {model_name!r} is already registered; names must be unique")
+        card = ModelCard(name=model_name, **card_fields)
+
+        @functools.wraps(fn)
+        def builder(**kwargs: Any) -> nn.Module:
+            model = fn(**kwargs)
+            model.model_name = model_name
+            model.card = card
+            return model
+
+        _BUILDERS[model_name] = builder
+        _CARDS[model_name] = card
+        return builder
+
+    return decorator
+
+
+def _ensure_models_loaded() -> None:
+    # Importing the package registers every family.
+    import cnnlineage.models  # noqa: F401
+
+
+def _unknown(name: str) -> ValueError:
+    close = difflib.get_close_matches(name, list(_BUILDERS), n=5, cutoff=0.5)
+    if not close:  # fall back to a substring match ("resnet" -> resnet18, resnet34, ...)
+        close = [n for n in sorted(_BUILDERS) if name.lower() in n][:5]
+    hint = f"; closest registered names: {', '.join(close)}" if close else ""
+    return ValueError(
+        f"unknown model {name!r}{hint}. Run `cnnlineage list` to see all {len(_BUILDERS)} models."
+    )
+
+
+def get_builder(name: str) -> Callable[..., nn.Module]:
+    """Return the registered builder for ``name``; ValueError with close names if unknown."""
+    _ensure_models_loaded()
+    if name not in _BUILDERS:
+        raise _unknown(name)
+    return _BUILDERS[name]
+
+
+def create_model(
+    name: str, *, num_classes: int | None = None, in_chans: int | None = None, **kwargs: Any
+) -> nn.Module:
+    """Return a freshly initialised model ``name``.
+
+    ``num_classes`` sets the classifier width (default: the card's, 1000 for ImageNet
+    models, 10 for LeNet-5 and the CIFAR networks; 0 removes the classifier),
+    ``in_chans`` the input channels (default: the model's own, 3 for most, 1 for
+    LeNet-5), and further keyword arguments are passed to the builder as variant
+    settings (e.g. ``width_mult``).
+    """
+    builder = get_builder(name)
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if in_chans is not None:
+        kwargs["in_chans"] = in_chans
+    try:
+        return builder(**kwargs)
+    except TypeError as e:
+        if "unexpected keyword argument" in str(e):
+            import inspect
+
+            accepted = ", ".join(inspect.signature(builder).parameters)
+            raise ValueError(f"{name} does not take {e}; its builder accepts: {accepted}") from None
+        raise
+
+
+def list_models(pattern: str | None = None, *, family: str | None = None) -> list[str]:
+    """Return registered model names in lineage order (year, then name), filtered by a shell-style pattern."""
+    _ensure_models_loaded()
+    names = list(_BUILDERS)
+    if pattern:
+        names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    if family:
+        names = [n for n in names if _CARDS[n].family == family]
+    return sorted(names, key=lambda n: (_CARDS[n].year, _CARDS[n].family, _natural_key(n)))
+
+
+def list_families() -> list[str]:
+    """Return the registered family names in order of their first year."""
+    _ensure_models_loaded()
+    seen: dict[str, int] = {}
+    for card in _CARDS.values():
+        seen[card.family] = min(seen.get(card.family, 9999), card.year)
+    return sorted(seen, key=lambda f: (seen[f], f))
+
+
+def model_info(name: str) -> ModelCard:
+    """Return the :class:`ModelCard` of a registered model."""
+    _ensure_models_loaded()
+    if name not in _CARDS:
+        raise _unknown(name)
+    return _CARDS[name]
+
+
+def _natural_key(name: str) -> list[Any]:
+    # "resnet18" < "resnet101"; digit runs compare as numbers.
+    import re
+
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]

@@ -1,0 +1,74 @@
+"""Weight compatibility: every model that torchvision or timm has loads their state_dict and computes the same."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import cnnlineage
+from cnnlineage.weights import StateDictMismatchError, load_state_dict_checked, load_timm, load_torchvision
+
+TV = [n for n in cnnlineage.list_models() if cnnlineage.model_info(n).torchvision]
+TIMM = [n for n in cnnlineage.list_models() if cnnlineage.model_info(n).timm]
+
+
+def _main(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _compare(ours, ref, card):
+    n_ours = sum(p.numel() for p in ours.parameters())
+    n_ref = sum(p.numel() for p in ref.parameters())
+    assert n_ours == n_ref, f"{card.name}: {n_ours:,} parameters, reference {n_ref:,}"
+    ours.eval()
+    ref.eval()
+    c, h, w = card.input_size
+    x = torch.randn(2, c, h, w)
+    with torch.no_grad():
+        a, b = _main(ours(x)), _main(ref(x))
+    assert a.shape == b.shape
+    diff = (a - b).abs().max().item()
+    assert diff <= 1e-4, f"{card.name}: max abs difference {diff:.3g} after loading the reference weights"
+
+
+@pytest.mark.parametrize("name", TV)
+def test_torchvision_parity(name):
+    import torchvision
+
+    card = cnnlineage.model_info(name)
+    ref = torchvision.models.get_model(card.torchvision, weights=None)
+    ours = cnnlineage.create_model(name)
+    load_torchvision(ours, ref.state_dict())
+    _compare(ours, ref, card)
+
+
+@pytest.mark.parametrize("name", TIMM)
+def test_timm_parity(name):
+    timm = pytest.importorskip("timm")
+    card = cnnlineage.model_info(name)
+    ref = timm.create_model(card.timm, pretrained=False)
+    ours = cnnlineage.create_model(name)
+    load_timm(ours, ref.state_dict())
+    _compare(ours, ref, card)
+
+
+def test_mismatched_state_dict_lists_keys_and_loads_nothing():
+    model = cnnlineage.create_model("lenet5_modern")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    sd = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
+    sd.pop("c1.weight")
+    sd["extra.weight"] = torch.zeros(3)
+    sd["fc.weight"] = torch.zeros(5, 84)
+    with pytest.raises(StateDictMismatchError) as info:
+        load_state_dict_checked(model, sd)
+    msg = str(info.value)
+    assert "c1.weight" in msg and "extra.weight" in msg and "fc.weight" in msg
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "a failed load changed the model"
+
+
+def test_torchvision_state_dict_of_other_architecture_is_refused():
+    import torchvision
+
+    model = cnnlineage.create_model("lenet5")
+    with pytest.raises(StateDictMismatchError, match="missing keys"):
+        load_torchvision(model, torchvision.models.alexnet(weights=None).state_dict())
