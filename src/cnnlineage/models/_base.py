@@ -10,17 +10,32 @@ family (and of torchvision where it has the model).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-__all__ = ["LineageModel", "is_tracing"]
+__all__ = ["LineageModel", "is_tracing", "input_checks_disabled"]
+
+_CHECKS_DISABLED = 0
+
+
+@contextlib.contextmanager
+def input_checks_disabled() -> Iterator[None]:
+    """Run models without their input check (the analyzer uses this to find the layer where a shape fails)."""
+    global _CHECKS_DISABLED
+    _CHECKS_DISABLED += 1
+    try:
+        yield
+    finally:
+        _CHECKS_DISABLED -= 1
 
 
 def is_tracing() -> bool:
     """Return True while torch.fx, TorchScript or torch.compile trace the model (checks are skipped then)."""
-    if torch.jit.is_scripting() or torch.jit.is_tracing():
+    if _CHECKS_DISABLED or torch.jit.is_scripting() or torch.jit.is_tracing():
         return True
     import torch.fx._symbolic_trace as fx_trace
 
