@@ -94,6 +94,7 @@ class Profile:
     peak_activation_bytes: int  # inference, each tensor freed after its last use
     method: str = "dispatch"  # "dispatch" (every operator) or "module" (fallback: leaf modules only)
     uncounted: list[str] = field(default_factory=list)  # operators without a counting rule (cost 0)
+    macs_by_op: dict[str, int] = field(default_factory=dict)  # MACs per aten operator (convolution, addmm, ...)
 
     def training_memory_bytes(self, optimizer: str = "adam") -> int:
         """Return an estimate of training memory: weights, gradients, optimizer state and saved activations.
@@ -119,8 +120,7 @@ class Profile:
         Paths through global summaries (SE gates, attention) are left out: they make every
         unit see the whole input, and the rows say so with ``global_rf``.
         """
-        spatial = [r for r in self.rows if r.local_rf is not None and len(r.output_shape) == 4
-                   and r.output_shape[-1] * r.output_shape[-2] > 1]  # fmt: skip
+        spatial = [r for r in self.rows if r.local_rf is not None and len(r.output_shape) == 4]
         return spatial[-1].local_rf if spatial else None
 
     def grouped(self, depth: int) -> list[LayerRow]:
@@ -255,6 +255,7 @@ class _Tracer(TorchDispatchMode):
         self.step = 0
         self.uncounted: set[str] = set()
         self.in_sdpa = 0
+        self.macs_by_op: dict[str, int] = {}
 
     # -- storage lifetimes
     def new_storage(self, t: torch.Tensor) -> None:
@@ -300,6 +301,8 @@ class _Tracer(TorchDispatchMode):
         macs, flops, known = (0, 0, True) if view else op_cost(name, args, kwargs, out)
         if not known:
             self.uncounted.add(name)
+        if macs:
+            self.macs_by_op[name] = self.macs_by_op.get(name, 0) + macs
         in_tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
         out_tensors = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
         self._track_storage(name, in_tensors, out_tensors, view)
@@ -389,12 +392,52 @@ class _Tracer(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        out = _meta_shortcut(func.overloadpacket.__name__, args)
+        if out is None:
+            out = func(*args, **kwargs)
         if not self.in_sdpa:
             ret = func._schema.returns
             alias = ret[0].alias_info if ret else None
             self.record(func.overloadpacket.__name__, args, kwargs, out, alias is not None and not alias.is_write)
         return out
+
+
+_SAME_SHAPE = {"relu", "relu6", "hardtanh", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
+               "leaky_relu", "elu", "mish"}  # fmt: skip
+_BINARY = {"add", "sub", "mul", "div"}
+_BN_META = {"native_batch_norm", "_native_batch_norm_legit_no_training"}
+
+
+def _meta_shortcut(name: str, args: Sequence) -> Any:
+    """Return the output of a shape-preserving operator on meta tensors without running its meta kernel.
+
+    PyTorch computes many meta outputs in Python (BatchNorm, broadcasting element-wise
+    ops), which makes very deep networks slow to profile; the output of these is just
+    an empty tensor of a known shape. Returns None where the real kernel must run.
+    """
+    x = args[0] if args else None
+    if not isinstance(x, torch.Tensor) or not x.is_meta:
+        return None
+    base = name.rstrip("_")
+    inplace = name.endswith("_") and base != name
+    if base in _SAME_SHAPE and (len(args) == 1 or base in ("hardtanh", "leaky_relu", "elu", "gelu")):
+        return x if inplace else torch.empty_like(x)
+    if base in _BINARY and len(args) == 2:
+        y = args[1]
+        if isinstance(y, torch.Tensor):
+            if y.dtype != x.dtype or not y.is_meta:
+                return None
+            shape = torch.broadcast_shapes(x.shape, y.shape)
+        elif isinstance(y, (int, float)) and not isinstance(y, bool) and x.is_floating_point():
+            shape = x.shape
+        else:
+            return None
+        if inplace:
+            return x if shape == x.shape else None
+        return torch.empty_like(x) if shape == x.shape else x.new_empty(shape)
+    if name in _BN_META and not (len(args) > 5 and args[5] is True and name == "native_batch_norm"):
+        return torch.empty_like(x), x.new_empty(0), x.new_empty(0)
+    return None
 
 
 class _AttentionMode(TorchFunctionMode):
@@ -566,6 +609,7 @@ def profile(
         total_macs=sum(r.macs for r in tracer.rows), total_flops=sum(r.flops for r in tracer.rows),
         param_bytes=total_params * elem, activation_bytes=sum(r.activation_bytes for r in tracer.rows),
         peak_activation_bytes=tracer.peak(), method=method, uncounted=sorted(tracer.uncounted),
+        macs_by_op=dict(getattr(tracer, "macs_by_op", {})),
     )  # fmt: skip
 
 
