@@ -32,14 +32,21 @@ def conv_output_size(
     With ceil_mode (pooling), a last window that would start in the right padding is
     dropped, as PyTorch does.
     """
-    for name, v, lo in (("size", size, 1), ("kernel", kernel, 1), ("stride", stride, 1), ("dilation", dilation, 1)):
+    for name, v, lo in (
+        ("size", size, 1),
+        ("kernel", kernel, 1),
+        ("stride", stride, 1),
+        ("dilation", dilation, 1),
+    ):
         if not isinstance(v, int) or v < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
     if padding < 0:
         raise ValueError(f"padding must be >= 0, got {padding}")
     span = dilation * (kernel - 1) + 1
     if size + 2 * padding < span:
-        raise ValueError(f"input of size {size} with padding {padding} is smaller than the kernel's span {span}")
+        raise ValueError(
+            f"input of size {size} with padding {padding} is smaller than the kernel's span {span}"
+        )
     num = size + 2 * padding - span
     out = (math.ceil(num / stride) if ceil_mode else num // stride) + 1
     if ceil_mode and (out - 1) * stride >= size + padding:

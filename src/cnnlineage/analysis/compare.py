@@ -49,11 +49,26 @@ def compare(names: Sequence[str], progress: Callable[[str], None] | None = None)
     return rows
 
 
-_HEADERS = ["name", "family", "year", "params", "GMACs", "input", "peak act. MiB", "RF", "top-1", "top-1 source"]
+_HEADERS = [
+    "name",
+    "family",
+    "year",
+    "params",
+    "GMACs",
+    "input",
+    "peak act. MiB",
+    "RF",
+    "top-1",
+    "top-1 source",
+]
 
 
 def _cells(r: LineageRow) -> list[str]:
-    rf = "x".join(map(str, r.receptive_field)) if isinstance(r.receptive_field, tuple) else str(r.receptive_field)
+    rf = (
+        "x".join(map(str, r.receptive_field))
+        if isinstance(r.receptive_field, tuple)
+        else str(r.receptive_field)
+    )
     return [r.name, r.family, str(r.year), f"{r.params:,}", f"{r.gmacs:.3f}", r.input_size,
             f"{r.peak_activation_mib:.1f}", rf, "-" if r.top1 is None else f"{r.top1:.2f}", r.top1_source or "-"]  # fmt: skip
 

@@ -113,8 +113,7 @@ def op_cost(name: str, args: Sequence[object], kwargs: dict, out: object) -> tup
         flops = 2 * macs + (out_n if isinstance(bias, torch.Tensor) else 0)
         return macs, flops, True
     if name in ("mm", "matmul", "dot", "mv"):
-        a, b = args[0], args[1]
-        k = a.shape[-1]
+        k = args[0].shape[-1]
         macs = out_n * k
         return macs, 2 * macs, True
     if name in ("addmm", "addmv"):

@@ -65,7 +65,9 @@ class LayerRow:
     receptive_field: int | tuple[int, int] | None  # input pixels one output unit sees
     jump: int | float | tuple[float, float] | None  # effective stride in input pixels
     start: float | tuple[float, float] | None  # input coordinate of the centre of the first unit
-    global_rf: bool = False  # the unit sees the whole input (global pooling, attention, SE gates, dense layers)
+    global_rf: bool = (
+        False  # the unit sees the whole input (global pooling, attention, SE gates, dense layers)
+    )
     local_rf: int | tuple[int, int] | None = None  # field through convolution and pooling paths alone
     depth: int = 0  # module depth (number of dots in the path + 1)
 
@@ -94,7 +96,9 @@ class Profile:
     peak_activation_bytes: int  # inference, each tensor freed after its last use
     method: str = "dispatch"  # "dispatch" (every operator) or "module" (fallback: leaf modules only)
     uncounted: list[str] = field(default_factory=list)  # operators without a counting rule (cost 0)
-    macs_by_op: dict[str, int] = field(default_factory=dict)  # MACs per aten operator (convolution, addmm, ...)
+    macs_by_op: dict[str, int] = field(
+        default_factory=dict
+    )  # MACs per aten operator (convolution, addmm, ...)
 
     def training_memory_bytes(self, optimizer: str = "adam") -> int:
         """Return an estimate of training memory: weights, gradients, optimizer state and saved activations.
@@ -159,7 +163,17 @@ class Profile:
         """Return :meth:`to_dict` as JSON text."""
         return json.dumps(self.to_dict(), indent=2)
 
-    _COLUMNS = ("name", "type", "output_shape", "params", "macs", "flops", "activation_bytes", "receptive_field", "jump")
+    _COLUMNS = (
+        "name",
+        "type",
+        "output_shape",
+        "params",
+        "macs",
+        "flops",
+        "activation_bytes",
+        "receptive_field",
+        "jump",
+    )
 
     def _cells(self, r: LayerRow) -> list[str]:
         rf = "global" if r.global_rf else ("" if r.receptive_field is None else _fmt_pair(r.receptive_field))
@@ -321,7 +335,9 @@ class _Tracer(TorchDispatchMode):
                                   tuple(inp.shape) if inp is not None else (), out_tensors[0] if out_tensors else None,
                                   self.elem, 0, macs, flops, info, self.input_hw))  # fmt: skip
 
-    def _track_storage(self, name: str, ins: list[torch.Tensor], outs: list[torch.Tensor], view: bool) -> None:
+    def _track_storage(
+        self, name: str, ins: list[torch.Tensor], outs: list[torch.Tensor], view: bool
+    ) -> None:
         for t in ins:
             sid = self.storage.get(t)
             if sid is not None:
@@ -331,8 +347,10 @@ class _Tracer(TorchDispatchMode):
             if o in self.storage:
                 continue
             src = next((self.storage.get(t) for t in ins if t in self.storage), None)
-            if aliasing and src is not None and o.numel() <= self.nbytes[src] // max(self.elem, 1):
-                self.storage[o] = src
+            if aliasing:
+                if src is not None:  # a view of an activation shares its memory
+                    self.storage[o] = src
+                # a view of a parameter or constant is not an activation: not tracked
             else:
                 self.new_storage(o)
 
@@ -398,7 +416,9 @@ class _Tracer(TorchDispatchMode):
         if not self.in_sdpa:
             ret = func._schema.returns
             alias = ret[0].alias_info if ret else None
-            self.record(func.overloadpacket.__name__, args, kwargs, out, alias is not None and not alias.is_write)
+            self.record(
+                func.overloadpacket.__name__, args, kwargs, out, alias is not None and not alias.is_write
+            )
         return out
 
 
@@ -627,7 +647,10 @@ class _LayerFailure(Exception):
 def _hooks(tracer: Any) -> list[Any]:
     from torch.nn.modules import module as mm
 
-    return [mm.register_module_forward_pre_hook(tracer.pre_hook), mm.register_module_forward_hook(tracer.post_hook)]
+    return [
+        mm.register_module_forward_pre_hook(tracer.pre_hook),
+        mm.register_module_forward_hook(tracer.post_hook),
+    ]
 
 
 def _run(model: nn.Module, x: torch.Tensor, elem: int) -> _Tracer:
@@ -669,7 +692,9 @@ def _explain(name: str, size: tuple, f: _LayerFailure, check_error: Exception | 
                 f"(kernel {kh}x{kw}, padding {ph}x{pw})")  # fmt: skip
     elif isinstance(m, nn.Linear):
         need = f" but needs {m.in_features} input features"
-    msg = f"{name} cannot take input {c}x{h}x{w}: {where} {got}{need} ({f.error.__class__.__name__}: {f.error})"
+    msg = (
+        f"{name} cannot take input {c}x{h}x{w}: {where} {got}{need} ({f.error.__class__.__name__}: {f.error})"
+    )
     if check_error is not None:
         msg += f". The model's own check: {check_error}"
     return msg

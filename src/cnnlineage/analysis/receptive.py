@@ -38,7 +38,9 @@ class RF:
         """
         r = tuple(self.r[a] + (kernel[a] - 1) * dilation[a] * self.j[a] for a in range(2))
         j = tuple(self.j[a] * stride[a] for a in range(2))
-        start = tuple(self.start[a] + ((kernel[a] - 1) * dilation[a] / 2 - padding[a]) * self.j[a] for a in range(2))
+        start = tuple(
+            self.start[a] + ((kernel[a] - 1) * dilation[a] / 2 - padding[a]) * self.j[a] for a in range(2)
+        )
         return RF(r, j, start, self.is_global, None, self.context)  # type: ignore[arg-type]
 
     def make_global(self, size: tuple[int, int]) -> RF:
