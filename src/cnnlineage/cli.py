@@ -48,6 +48,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps([c.to_dict() for c in cards], indent=2))
         return 0
+    if args.format == "md":
+        print("| model | family | year | paper | params | input | ImageNet top-1 |")
+        print("|---|---|---|---|---:|---|---:|")
+        for c in cards:
+            top1 = f"{c.ref_top1:.2f}" if c.ref_top1 is not None else "-"
+            size = "x".join(map(str, c.input_size))
+            print(f"| `{c.name}` | {c.family} | {c.year} | {c.first_author}: {c.paper} | {c.ref_params:,} | {size} | {top1} |")
+        return 0
     rows = [
         (
             c.name,
@@ -68,7 +76,7 @@ def _add_list(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list registered models in lineage order")
     p.add_argument("pattern", nargs="?", default=None, help="shell-style filter, e.g. 'resnet*'")
     p.add_argument("--family", default=None, help="only this family, e.g. vgg")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "md", "json"], default="table")
     p.set_defaults(func=_cmd_list)
 
 
