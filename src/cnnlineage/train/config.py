@@ -1,0 +1,437 @@
+"""Training configuration: dataclasses with a comment on every field, YAML recipes, ``--set`` overrides.
+
+A recipe is a YAML file whose top-level keys are the sections below (``model``, ``data``,
+``augment``, ``optim``, ``schedule``, ``finetune``, ``run``) plus the scalar fields of
+:class:`TrainConfig`. Shipped recipes live in ``cnnlineage/configs/<name>.yaml``.
+Everything is checked before training starts: unknown keys (with the list of valid
+ones), wrong types and impossible values raise :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "AugmentConfig",
+    "ConfigError",
+    "DataConfig",
+    "FinetuneConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "RunConfig",
+    "ScheduleConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "config_from_dict",
+    "config_to_dict",
+    "list_recipes",
+    "load_config",
+    "recipe_path",
+    "validate",
+]
+
+RECIPE_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+DATASET_NAMES = (
+    "mnist5k",
+    "digits",
+    "shapes10",
+    "mnist",
+    "fashion_mnist",
+    "cifar10",
+    "cifar100",
+    "imagefolder",
+)
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "onecycle", "plateau")
+POLICIES = ("none", "autoaugment", "randaugment", "trivialaugment")
+
+
+class ConfigError(ValueError):
+    """A recipe or override does not fit the schema: unknown key, wrong type or impossible value."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = "lenet5"  # registered model name (see `cnnlineage list`)
+    init: str = "paper"  # weight initialisation: "paper" (the model's own), "kaiming" (He 2015) or "xavier" (Glorot 2010)
+    drop_path_rate: float = (
+        0.0  # stochastic depth rate, for builders that take drop_path_rate (0 = builder default)
+    )
+    channels_last: bool = (
+        False  # keep activations in NHWC memory layout (faster convolutions on many backends)
+    )
+    kwargs: dict[str, Any] = field(default_factory=dict)  # further builder keywords, e.g. {pad_input: true}
+
+
+@dataclass
+class DataConfig:
+    name: str = (
+        "mnist5k"  # dataset: mnist5k, digits, shapes10, mnist, fashion_mnist, cifar10, cifar100, imagefolder
+    )
+    root: str = "data"  # directory of on-disk datasets (mnist, fashion_mnist, cifar*, imagefolder)
+    download: bool = (
+        False  # allow torchvision to download mnist/fashion_mnist/cifar into root (off: never touch the net)
+    )
+    image_size: int = 0  # side of the square model input; 0 = the model's own input size
+    batch_size: int = 64  # global training batch size (split evenly across processes under torchrun)
+    eval_batch_size: int = 500  # batch size for evaluation
+    num_workers: int = 0  # DataLoader worker processes (0 = load in the training process)
+    train_subset: int = 0  # use only the first N training samples (0 = all); for quick experiments and tests
+    test_subset: int = 0  # use only the first N test samples (0 = all)
+    skip_bad_images: bool = (
+        False  # imagefolder: skip unreadable image files with a warning instead of failing
+    )
+
+
+@dataclass
+class AugmentConfig:
+    crop_padding: int = 0  # random crop after padding by this many pixels (0 = off); CIFAR recipes use 4
+    hflip: float = 0.0  # probability of a horizontal flip (keep 0 for digits)
+    affine_degrees: float = 0.0  # random rotation in [-d, d] degrees
+    affine_translate: float = 0.0  # random shift up to this fraction of the image side
+    affine_scale: float = 0.0  # random zoom in [1 - s, 1 + s]
+    color_jitter: float = 0.0  # brightness, contrast and saturation jitter strength (0 = off)
+    policy: str = "none"  # learned/random policy: none, autoaugment, randaugment, trivialaugment
+    random_erasing: float = 0.0  # probability of erasing a random rectangle (Zhong 2017), after normalisation
+    mixup_alpha: float = 0.0  # mixup Beta(alpha, alpha) (Zhang 2018); 0 = off
+    cutmix_alpha: float = (
+        0.0  # cutmix Beta(alpha, alpha) (Yun 2019); 0 = off; with mixup, one is picked per batch
+    )
+    mix_prob: float = 1.0  # probability that a batch is mixed when mixup or cutmix is on
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"  # optimizer: sgd, adam, adamw, rmsprop, adagrad
+    lr: float = 0.1  # peak learning rate for the global batch
+    momentum: float = 0.9  # SGD / RMSprop momentum
+    nesterov: bool = False  # SGD with Nesterov momentum
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam/AdamW moment decay rates
+    alpha: float = 0.99  # RMSprop smoothing constant
+    eps: float = 1e-8  # Adam/AdamW/RMSprop/Adagrad denominator epsilon
+    weight_decay: float = 0.0  # L2 penalty (decoupled for AdamW)
+    decay_norm_bias: bool = False  # also decay norm-layer weights and biases (off: they get weight_decay 0)
+    clip_grad_norm: float = 0.0  # clip the global gradient norm to this value (0 = off)
+    accum_steps: int = 1  # accumulate gradients over this many batches before each optimizer step
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = "cosine"  # none, step, multistep, exponential, cosine, onecycle, plateau
+    warmup_epochs: float = 0.0  # linear warm-up length in epochs (may be fractional), before the schedule
+    warmup_factor: float = 0.01  # warm-up starts at lr * warmup_factor
+    min_lr: float = 0.0  # cosine: lowest learning rate
+    restart_epochs: int = (
+        0  # cosine: restart period in epochs (SGDR, Loshchilov 2017); 0 = one cosine, no restart
+    )
+    restart_mult: int = 1  # cosine: each restart period is this many times longer than the last
+    step_epochs: int = 30  # step: multiply by gamma every step_epochs epochs
+    milestones: list[int] = field(default_factory=list)  # multistep: epochs at which to multiply by gamma
+    gamma: float = 0.1  # step/multistep/plateau factor; exponential: per-epoch factor
+    pct_start: float = 0.3  # onecycle: fraction of the steps spent rising to lr
+    div_factor: float = 25.0  # onecycle: start at lr / div_factor
+    final_div_factor: float = 1e4  # onecycle: end at lr / (div_factor * final_div_factor)
+    patience: int = 5  # plateau: epochs without a better test loss before multiplying by gamma
+
+
+@dataclass
+class FinetuneConfig:
+    checkpoint: str = ""  # start from this checkpoint or state_dict file ("" = train from scratch)
+    mode: str = (
+        "full"  # head: train only the classifier; full: train all; gradual: unfreeze stages from the top
+    )
+    unfreeze_every: int = 1  # gradual: epochs between unfreezing one more stage
+    backbone_lr_mult: float = (
+        1.0  # lr of the pretrained layers relative to optim.lr (the new head keeps optim.lr)
+    )
+
+
+@dataclass
+class RunConfig:
+    out_dir: str = ""  # run directory ("" = runs/<model>-<data>-<date>-<time>)
+    checkpoint_every_steps: int = 0  # also checkpoint every N optimizer steps (0 = only at epoch ends)
+    log_every_steps: int = 50  # plain-text progress line every N steps (when not on a terminal)
+    progress: str = "auto"  # auto (bar on a terminal, lines otherwise), bar, lines, none
+    tensorboard: bool = True  # write TensorBoard event files to <run>/tb
+    plots: bool = True  # write learning_curves.png and confusion_matrix.png
+    grad_norms: bool = False  # log each layer's gradient norm (mean over the epoch's steps)
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)  # which network and how to build it
+    data: DataConfig = field(default_factory=DataConfig)  # dataset, input size, batching
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # training-time augmentation
+    optim: OptimConfig = field(default_factory=OptimConfig)  # optimizer and gradient handling
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # learning-rate schedule
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # transfer learning from a checkpoint
+    run: RunConfig = field(default_factory=RunConfig)  # outputs, checkpoints, logging
+    epochs: int = 10  # passes over the training set
+    seed: int = 0  # seeds initialisation, data order, augmentation and dropout
+    device: str = "auto"  # auto (CUDA if present), cpu, cuda, cuda:N
+    amp: str = "none"  # mixed precision: none, bf16 (CPU or CUDA), fp16 (CUDA, with loss scaling)
+    label_smoothing: float = 0.0  # cross-entropy label smoothing (Szegedy 2016)
+    ema_decay: float = 0.0  # exponential moving average of the weights, e.g. 0.999 (0 = off)
+    threads: int = 0  # torch intra-op CPU threads (0 = torch's default)
+
+
+# ---------------------------------------------------------------------------- dict <-> dataclass
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Return ``value`` converted to the annotated type ``tp``; ConfigError if it does not fit."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, where)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{where}: expected {tp}, got {value!r}")
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    raise ConfigError(f"{where}: unsupported type {tp}")  # pragma: no cover - schema bug
+
+
+def _fill(obj: Any, values: dict[str, Any], prefix: str) -> None:
+    hints = typing.get_type_hints(type(obj))
+    names = [f.name for f in dataclasses.fields(obj)]
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, got {values!r}")
+    for key, value in values.items():
+        where = f"{prefix}{key}"
+        if key not in names:
+            raise ConfigError(
+                f"unknown key {where!r}; valid keys{' in ' + prefix[:-1] if prefix else ''}: {', '.join(names)}"
+            )
+        tp = hints[key]
+        if key == "kwargs" and isinstance(
+            value, dict
+        ):  # builder keywords merge, so model.kwargs.x=1 adds one
+            value = {**getattr(obj, key), **value}
+        if _is_section(tp):
+            _fill(getattr(obj, key), value, f"{where}.")
+        else:
+            setattr(obj, key, _coerce(value, tp, where))
+
+
+def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
+    """Return a validated TrainConfig: ``base`` (default: the defaults) updated with nested ``values``."""
+    cfg = TrainConfig()
+    if base is not None:  # a deep copy of base, through its dict form, so base is left untouched
+        _fill(cfg, config_to_dict(base), "")
+    _fill(cfg, values or {}, "")
+    return validate(cfg)
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """Return the config as nested plain dicts (YAML- and checkpoint-safe)."""
+    return dataclasses.asdict(cfg)
+
+
+def valid_keys(cfg: TrainConfig | None = None) -> list[str]:
+    """Return every dotted key the schema accepts, e.g. 'optim.lr'."""
+    cfg = cfg or TrainConfig()
+    keys = []
+    for f in dataclasses.fields(cfg):
+        sub = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(sub):
+            keys += [f"{f.name}.{g.name}" for g in dataclasses.fields(sub)]
+        else:
+            keys.append(f.name)
+    return keys
+
+
+def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """Return ``cfg`` with ``key=value`` overrides applied (values parsed as YAML: 0.05, true, [30, 60])."""
+    values: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value, e.g. optim.lr=0.05")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if key not in valid_keys(cfg) and not key.startswith("model.kwargs."):
+            raise ConfigError(f"unknown key {key!r}; valid keys: {', '.join(valid_keys(cfg))}")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: cannot parse the value: {e}") from None
+        node = values
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return config_from_dict(values, base=cfg)
+
+
+def list_recipes() -> list[str]:
+    """Return the names of the shipped recipes (``cnnlineage/configs/*.yaml``)."""
+    return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
+
+
+def recipe_path(name: str) -> Path | None:
+    """Return the shipped recipe file called ``name``, or None."""
+    p = RECIPE_DIR / f"{name}.yaml"
+    return p if p.is_file() else None
+
+
+def load_config(path_or_name: str | Path) -> TrainConfig:
+    """Return the validated TrainConfig of a YAML file, or of a shipped recipe by name (e.g. 'lenet5')."""
+    p = Path(path_or_name)
+    if not p.is_file():
+        shipped = recipe_path(str(path_or_name))
+        if shipped is None:
+            raise ConfigError(
+                f"no recipe file {str(p)!r} and no shipped recipe of that name; shipped: {', '.join(list_recipes())}"
+            )
+        p = shipped
+    try:
+        values = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    try:
+        return config_from_dict(values)
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
+
+
+# ---------------------------------------------------------------------------- value checks
+def _choice(value: str, choices: tuple[str, ...], key: str) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _at_least(value: float, low: float, key: str) -> None:
+    if value < low:
+        raise ConfigError(f"{key} must be >= {low}; got {value!r}")
+
+
+def _prob(value: float, key: str) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{key} must be a probability in [0, 1]; got {value!r}")
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Return ``cfg`` if every value is possible; ConfigError naming the first one that is not."""
+    m, d, a, o, s, f, r = cfg.model, cfg.data, cfg.augment, cfg.optim, cfg.schedule, cfg.finetune, cfg.run
+    _at_least(cfg.epochs, 1, "epochs")
+    _choice(m.init, ("paper", "kaiming", "xavier"), "model.init")
+    _prob(m.drop_path_rate, "model.drop_path_rate")
+    _choice(d.name, DATASET_NAMES, "data.name")
+    for key in ("image_size", "num_workers", "train_subset", "test_subset"):
+        _at_least(getattr(d, key), 0, f"data.{key}")
+    _at_least(d.batch_size, 1, "data.batch_size")
+    _at_least(d.eval_batch_size, 1, "data.eval_batch_size")
+    for key in ("hflip", "random_erasing", "mix_prob"):
+        _prob(getattr(a, key), f"augment.{key}")
+    for key in (
+        "crop_padding",
+        "affine_degrees",
+        "affine_translate",
+        "color_jitter",
+        "mixup_alpha",
+        "cutmix_alpha",
+    ):
+        _at_least(getattr(a, key), 0, f"augment.{key}")
+    if not 0 <= a.affine_scale < 1:
+        raise ConfigError(f"augment.affine_scale must be in [0, 1); got {a.affine_scale!r}")
+    _choice(a.policy, POLICIES, "augment.policy")
+    _choice(o.name, OPTIMIZERS, "optim.name")
+    if o.lr <= 0:
+        raise ConfigError(f"optim.lr must be > 0; got {o.lr!r}")
+    _at_least(o.momentum, 0, "optim.momentum")
+    _at_least(o.weight_decay, 0, "optim.weight_decay")
+    _at_least(o.clip_grad_norm, 0, "optim.clip_grad_norm")
+    _at_least(o.accum_steps, 1, "optim.accum_steps")
+    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
+        raise ConfigError(f"optim.betas must be two numbers in [0, 1); got {o.betas!r}")
+    if o.nesterov and (o.name != "sgd" or o.momentum <= 0):
+        raise ConfigError("optim.nesterov needs optim.name=sgd and optim.momentum > 0")
+    _choice(s.name, SCHEDULES, "schedule.name")
+    _at_least(s.warmup_epochs, 0, "schedule.warmup_epochs")
+    if not 0 < s.warmup_factor <= 1:
+        raise ConfigError(f"schedule.warmup_factor must be in (0, 1]; got {s.warmup_factor!r}")
+    if s.warmup_epochs and s.warmup_epochs >= cfg.epochs:
+        raise ConfigError(
+            f"schedule.warmup_epochs ({s.warmup_epochs}) must be shorter than epochs ({cfg.epochs})"
+        )
+    if s.name == "onecycle" and s.warmup_epochs:
+        raise ConfigError("schedule.onecycle has its own warm-up (pct_start); set schedule.warmup_epochs=0")
+    if s.min_lr < 0 or s.min_lr >= o.lr:
+        raise ConfigError(f"schedule.min_lr must be in [0, optim.lr); got {s.min_lr!r}")
+    _at_least(s.restart_epochs, 0, "schedule.restart_epochs")
+    _at_least(s.restart_mult, 1, "schedule.restart_mult")
+    _at_least(s.step_epochs, 1, "schedule.step_epochs")
+    if sorted(s.milestones) != list(s.milestones) or any(x < 1 for x in s.milestones):
+        raise ConfigError(f"schedule.milestones must be increasing positive epochs; got {s.milestones!r}")
+    if not 0 < s.gamma <= 1:
+        raise ConfigError(f"schedule.gamma must be in (0, 1]; got {s.gamma!r}")
+    if not 0 < s.pct_start < 1:
+        raise ConfigError(f"schedule.pct_start must be in (0, 1); got {s.pct_start!r}")
+    _at_least(s.div_factor, 1, "schedule.div_factor")
+    _at_least(s.final_div_factor, 1, "schedule.final_div_factor")
+    _at_least(s.patience, 0, "schedule.patience")
+    _choice(f.mode, ("head", "full", "gradual"), "finetune.mode")
+    _at_least(f.unfreeze_every, 1, "finetune.unfreeze_every")
+    if f.backbone_lr_mult < 0:
+        raise ConfigError(f"finetune.backbone_lr_mult must be >= 0; got {f.backbone_lr_mult!r}")
+    _at_least(r.checkpoint_every_steps, 0, "run.checkpoint_every_steps")
+    _at_least(r.log_every_steps, 1, "run.log_every_steps")
+    _choice(r.progress, ("auto", "bar", "lines", "none"), "run.progress")
+    _at_least(cfg.seed, 0, "seed")
+    if not (cfg.device in ("auto", "cpu", "cuda", "mps") or cfg.device.startswith("cuda:")):
+        raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {cfg.device!r}")
+    _choice(cfg.amp, ("none", "bf16", "fp16"), "amp")
+    if not 0 <= cfg.label_smoothing < 1:
+        raise ConfigError(f"label_smoothing must be in [0, 1); got {cfg.label_smoothing!r}")
+    if not 0 <= cfg.ema_decay < 1:
+        raise ConfigError(f"ema_decay must be in [0, 1); got {cfg.ema_decay!r}")
+    _at_least(cfg.threads, 0, "threads")
+    return cfg

@@ -1,0 +1,162 @@
+"""`cnnlineage train / eval / predict` end to end on tiny runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cnnlineage.cli import main
+
+TINY = ["--set", "data.train_subset=256", "--set", "threads=1",
+        "--set", "run.tensorboard=false", "--set", "run.plots=false", "--quiet"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    code = main(
+        [
+            "train",
+            "lenet5_modern",
+            "--epochs",
+            "2",
+            "--lr",
+            "0.05",
+            "--batch-size",
+            "32",
+            "--out",
+            str(out),
+            *TINY,
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_train_prints_held_out_accuracy_and_refuses_to_overwrite(trained, capsys):
+    summary = json.loads((trained / "summary.json").read_text())
+    assert summary["model"] == "lenet5_modern" and summary["epochs"] == 2 and summary["dataset"] == "mnist5k"
+    code = main(["train", "lenet5_modern", "--epochs", "1", "--out", str(trained), *TINY])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds a finished run; pass --overwrite" in err
+
+
+def test_print_config_shows_recipe_and_overrides(capsys):
+    assert main(["train", "lenet5", "--print-config", "--set", "optim.lr=0.02", "--epochs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "name: lenet5" in out and "lr: 0.02" in out and "epochs: 3" in out and "affine_degrees: 10" in out
+
+
+def test_bad_override_is_a_clear_error(capsys):
+    assert main(["train", "lenet5", "--set", "optim.lrr=0.1", "--print-config"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'optim.lrr'" in err and "optim.lr" in err
+    assert main(["train", "lenet", "--print-config"]) == 2
+    assert "unknown model 'lenet'" in capsys.readouterr().err
+
+
+def test_missing_dataset_says_where_it_looked(tmp_path, capsys):
+    code = main(
+        [
+            "train",
+            "lenet5_modern",
+            "--data",
+            "cifar10",
+            "--data-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "r"),
+            *TINY,
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and str(tmp_path / "cifar-10-batches-py") in err and "--download" in err
+
+
+def test_eval_reproduces_the_training_runs_accuracy(trained, capsys):
+    capsys.readouterr()
+    assert main(["eval", str(trained / "checkpoints" / "last.pt"), "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    summary = json.loads((trained / "summary.json").read_text())
+    assert result["samples"] == 1000 and result["top1"] == pytest.approx(summary["final_top1"], abs=1e-9)
+    assert result["top5"] == pytest.approx(summary["final_top5"], abs=1e-9)
+    assert main(["eval", str(trained / "checkpoints" / "last.pt"), "--per-class"]) == 0
+    out = capsys.readouterr().out
+    assert "top-1" in out and "class" in out and summary["final_top1"] is not None
+
+
+def test_eval_refuses_a_crafted_checkpoint(tmp_path, capsys):
+    import os
+
+    import torch
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Evil()}, path)
+    assert main(["eval", str(path)]) == 2
+    assert f"refusing to load {path}" in capsys.readouterr().err
+
+
+def test_predict_gives_topk_probabilities(trained, tmp_path, capsys):
+    from PIL import Image
+
+    from cnnlineage.data import build_datasets
+
+    _, test, _ = build_datasets("mnist5k")
+    files = []
+    for i in (0, 500):
+        arr = test.images[i, 0].numpy()
+        files.append(tmp_path / f"digit{i}.png")
+        Image.fromarray(np.stack([arr] * 3, axis=-1)).save(
+            files[-1]
+        )  # an RGB PNG: turned grey, resized to 32x32
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "predict",
+                str(trained / "checkpoints" / "best.pt"),
+                *map(str, files),
+                "--topk",
+                "10",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
+    results = json.loads(capsys.readouterr().out)
+    assert [r["image"] for r in results] == list(map(str, files))
+    for r in results:
+        probs = [p for _, p in r["top"]]
+        assert len(probs) == 10 and abs(sum(probs) - 1) < 1e-5 and probs == sorted(probs, reverse=True)
+        assert {c for c, _ in r["top"]} == {str(d) for d in range(10)}
+    assert main(["predict", str(trained / "checkpoints" / "best.pt"), str(files[0]), "--topk", "3"]) == 0
+    assert capsys.readouterr().out.count("%") == 3
+    assert main(["predict", str(trained / "checkpoints" / "best.pt"), str(tmp_path / "missing.png")]) == 2
+
+
+def test_nan_loss_exits_with_status_3(tmp_path, capsys):
+    code = main(
+        ["train", "lenet5_modern", "--epochs", "1", "--lr", "1e30", "--out", str(tmp_path / "nan"), *TINY]
+    )
+    err = capsys.readouterr().err
+    assert code == 3 and "loss is" in err and "last good checkpoint" in err
+
+
+def test_resume_extends_a_run_and_needs_a_model_or_recipe(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "lenet5_modern", "--epochs", "1", "--out", str(out), *TINY]) == 0
+    assert (
+        main(["train", "--resume", str(out), "--epochs", "2", "--quiet"]) == 0
+    )  # the saved config, 1 more epoch
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[1]["step"] == 2 * rows[0]["step"]
+    assert "resuming at epoch 2, batch 0" in capsys.readouterr().out
+    assert main(["train", "--print-config"]) == 2
+    assert "name a model" in capsys.readouterr().err
