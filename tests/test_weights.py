@@ -23,6 +23,9 @@ def _compare(ours, ref, card):
     ours.eval()
     ref.eval()
     c, h, w = card.input_size
+    if not getattr(ours, "fixed_size", False):
+        # outputs are compared on a 224x224 input at most: as conclusive as EfficientNet-B7's 600x600, 7x cheaper
+        h, w = min(h, 224), min(w, 224)
     x = torch.randn(2, c, h, w)
     with torch.no_grad():
         a, b = _main(ours(x)), _main(ref(x))
