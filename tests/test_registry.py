@@ -31,8 +31,18 @@ def test_unknown_name_suggests_close_names():
 def test_registering_twice_raises():
     with pytest.raises(ValueError, match="already registered"):
 
-        @register_model(name="lenet5", family="x", year=1, paper="", first_author="", venue="", key_idea="",
-                        input_size=(1, 1, 1), ref_params=0, ref_params_source="")
+        @register_model(
+            name="lenet5",
+            family="x",
+            year=1,
+            paper="",
+            first_author="",
+            venue="",
+            key_idea="",
+            input_size=(1, 1, 1),
+            ref_params=0,
+            ref_params_source="",
+        )
         def _dup():  # pragma: no cover - never built
             raise AssertionError
 

@@ -66,7 +66,9 @@ def test_mismatched_state_dict_lists_keys_and_loads_nothing():
         load_state_dict_checked(model, sd)
     msg = str(info.value)
     assert "c1.weight" in msg and "extra.weight" in msg and "fc.weight" in msg
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "a failed load changed the model"
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), (
+        "a failed load changed the model"
+    )
 
 
 def test_torchvision_state_dict_of_other_architecture_is_refused():

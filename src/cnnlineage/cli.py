@@ -54,7 +54,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         for c in cards:
             top1 = f"{c.ref_top1:.2f}" if c.ref_top1 is not None else "-"
             size = "x".join(map(str, c.input_size))
-            print(f"| `{c.name}` | {c.family} | {c.year} | {c.first_author}: {c.paper} | {c.ref_params:,} | {size} | {top1} |")
+            print(
+                f"| `{c.name}` | {c.family} | {c.year} | {c.first_author}: {c.paper} | {c.ref_params:,} | {size} | {top1} |"
+            )
         return 0
     rows = [
         (
@@ -100,7 +102,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if card.ref_top1 is not None:
         lines.append(("ImageNet top-1", f"{card.ref_top1:.2f}% ({card.ref_top1_source})"))
     if card.torchvision:
-        lines.append(("torchvision", f"{card.torchvision} (weights load with cnnlineage.weights.load_torchvision)"))
+        lines.append(
+            ("torchvision", f"{card.torchvision} (weights load with cnnlineage.weights.load_torchvision)")
+        )
     if card.timm:
         lines.append(("timm", f"{card.timm} (weights load with cnnlineage.weights.load_timm)"))
     if card.notes:
@@ -193,7 +197,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     names = list_models() if args.all or not args.names else []
     for n in args.names:
         names += list_models(n) if any(c in n for c in "*?[") else [n]
-    bar = tqdm(total=len(names), desc="profiling", unit="model", disable=not sys.stderr.isatty() or args.quiet)
+    bar = tqdm(
+        total=len(names), desc="profiling", unit="model", disable=not sys.stderr.isatty() or args.quiet
+    )
     rows = compare(names, progress=lambda n: (bar.set_postfix_str(n), bar.update(1)))
     bar.close()
     print(rows_to_table(rows))

@@ -26,7 +26,9 @@ def _describe(keys: list[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "") -> nn.Module:
+def load_state_dict_checked(
+    model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = ""
+) -> nn.Module:
     """Return ``model`` after loading ``state_dict`` strictly; raise StateDictMismatchError listing what does not fit.
 
     Nothing is loaded unless everything fits, so a failed load leaves the model as it was.

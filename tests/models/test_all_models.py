@@ -98,13 +98,19 @@ def test_model_contract(name):
         assert red >= prev_red, f"{name}: feature_info reductions must not decrease"
         prev_red = red
         if len(shape) == 4:
-            assert shape[1] == info["num_chs"], f"{name}.{info['module']}: {shape[1]} channels, info says {info['num_chs']}"
+            assert shape[1] == info["num_chs"], (
+                f"{name}.{info['module']}: {shape[1]} channels, info says {info['num_chs']}"
+            )
             out_h = shape[2]
         else:  # token sequence (B, N, D)
-            assert shape[-1] == info["num_chs"], f"{name}.{info['module']}: width {shape[-1]}, info says {info['num_chs']}"
+            assert shape[-1] == info["num_chs"], (
+                f"{name}.{info['module']}: width {shape[-1]}, info says {info['num_chs']}"
+            )
             continue
         # the stated reduction is the true scale: the output is no larger than H/r, and larger than H/(2r)
-        assert out_h <= math.ceil(h / red), f"{name}.{info['module']}: {out_h} rows at input {h}, reduction {red}"
+        assert out_h <= math.ceil(h / red), (
+            f"{name}.{info['module']}: {out_h} rows at input {h}, reduction {red}"
+        )
         assert out_h > h / (2 * red), f"{name}.{info['module']}: {out_h} rows at input {h}, reduction {red}"
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 __all__ = ["make_divisible"]
 
 
-def make_divisible(value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
+def make_divisible(
+    value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9
+) -> int:
     """Return ``value`` rounded to the nearest multiple of ``divisor``, never below ``round_limit * value``.
 
     This is the channel rounding of MobileNet v2/v3, EfficientNet and RegNet: widths

@@ -3,21 +3,23 @@
 One module per family. A family that fails to import is a bug, so imports are plain.
 """
 
-from . import lenet  # noqa: F401
-from . import alexnet  # noqa: F401
-from . import vgg  # noqa: F401
-from . import nin  # noqa: F401
-from . import vit  # noqa: F401
-from . import mlp  # noqa: F401
-from . import resnet  # noqa: F401
-from . import densenet  # noqa: F401
-from . import regnet  # noqa: F401
-from . import convnext  # noqa: F401
-from . import mobilenet  # noqa: F401
-from . import resnet_cifar  # noqa: F401
-from . import preact_resnet  # noqa: F401
-from . import xception  # noqa: F401
-from . import googlenet  # noqa: F401
-from . import efficientnet  # noqa: F401
-from . import shufflenet  # noqa: F401
-from . import highway  # noqa: F401
+from . import (
+    alexnet,  # noqa: F401
+    convnext,  # noqa: F401
+    densenet,  # noqa: F401
+    efficientnet,  # noqa: F401
+    googlenet,  # noqa: F401
+    highway,  # noqa: F401
+    lenet,  # noqa: F401
+    mlp,  # noqa: F401
+    mobilenet,  # noqa: F401
+    nin,  # noqa: F401
+    preact_resnet,  # noqa: F401
+    regnet,  # noqa: F401
+    resnet,  # noqa: F401
+    resnet_cifar,  # noqa: F401
+    shufflenet,  # noqa: F401
+    vgg,  # noqa: F401
+    vit,  # noqa: F401
+    xception,  # noqa: F401
+)

@@ -100,7 +100,9 @@ class LineageModel(nn.Module):
         """Raise ValueError if ``x`` is not an input this model can take."""
         name = self.model_name or type(self).__name__
         if not isinstance(x, torch.Tensor):
-            raise ValueError(f"{name} expects a tensor of shape {self.expected_input()}, got {type(x).__name__}")
+            raise ValueError(
+                f"{name} expects a tensor of shape {self.expected_input()}, got {type(x).__name__}"
+            )
         if x.dim() != 4:
             raise ValueError(
                 f"{name} expects a 4-D batch of shape {self.expected_input()}, "

@@ -89,7 +89,9 @@ class PartialConv(nn.Module):
         self.register_buffer("inverse", torch.argsort(torch.tensor(order)), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outs = [conv(x.index_select(1, getattr(self, f"index_{n}"))) for n, conv in zip(self.sizes, self.convs)]
+        outs = [
+            conv(x.index_select(1, getattr(self, f"index_{n}"))) for n, conv in zip(self.sizes, self.convs)
+        ]
         return torch.cat(outs, dim=1).index_select(1, self.inverse)
 
 
@@ -196,4 +198,6 @@ def lenet5(*, num_classes: int = 10, in_chans: int = 1, pad_input: bool = False)
 )
 def lenet5_modern(*, num_classes: int = 10, in_chans: int = 1, pad_input: bool = False) -> LeNet5:
     """Return LeNet-5 with ReLU, max-pooling and a full C3."""
-    return LeNet5(num_classes=num_classes, in_chans=in_chans, act_layer=nn.ReLU, classic=False, pad_input=pad_input)
+    return LeNet5(
+        num_classes=num_classes, in_chans=in_chans, act_layer=nn.ReLU, classic=False, pad_input=pad_input
+    )
