@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..common import atomic_savefig
 from .profiler import profile
 
 __all__ = ["LineageRow", "compare", "rows_to_csv", "rows_to_markdown", "plot_lineage"]
@@ -75,7 +75,7 @@ def _cells(r: LineageRow) -> list[str]:
 
 def rows_to_table(rows: Sequence[LineageRow]) -> str:
     """Return the lineage table as aligned text."""
-    from ..cli import format_table
+    from ..common import format_table
 
     return format_table([_cells(r) for r in rows], _HEADERS, "lllrrlrrrl")
 
@@ -95,17 +95,6 @@ def rows_to_csv(rows: Sequence[LineageRow]) -> str:
     for r in rows:
         w.writerow(asdict(r))
     return buf.getvalue()
-
-
-def _atomic_savefig(fig, path: Path) -> None:  # noqa: ANN001
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def plot_lineage(rows: Sequence[LineageRow], out_dir: str | os.PathLike) -> list[Path]:
@@ -142,7 +131,7 @@ def plot_lineage(rows: Sequence[LineageRow], out_dir: str | os.PathLike) -> list
     if handles:
         ax.legend(handles=handles, fontsize=7, ncol=2, loc="lower right")
     paths.append(out / "top1_vs_gmacs.png")
-    _atomic_savefig(fig, paths[-1])
+    atomic_savefig(fig, paths[-1])
     plt.close(fig)
 
     for key, label, fname in (("params", "parameters", "params_by_year.png"),
@@ -160,6 +149,6 @@ def plot_lineage(rows: Sequence[LineageRow], out_dir: str | os.PathLike) -> list
         ax.set_title(f"{label.capitalize().split(' at ')[0]} by year")
         ax.grid(True, which="both", alpha=0.3)
         paths.append(out / fname)
-        _atomic_savefig(fig, paths[-1])
+        atomic_savefig(fig, paths[-1])
         plt.close(fig)
     return paths

@@ -166,7 +166,7 @@ class Profile:
 
     def to_table(self, depth: int | None = None) -> str:
         """Return the per-layer table as aligned plain text, with the totals."""
-        from ..cli import format_table, human_count
+        from ..common import format_table, human_count
 
         rows = self.grouped(depth) if depth else self.rows
         body = format_table([self._cells(r) for r in rows], self._COLUMNS, "lllrrrrrr")
