@@ -5,7 +5,9 @@ One module per family. A family that fails to import is a bug, so imports are pl
 
 from . import (
     alexnet,  # noqa: F401
+    anynet,  # noqa: F401
     convnext,  # noqa: F401
+    darts,  # noqa: F401
     densenet,  # noqa: F401
     efficientnet,  # noqa: F401
     googlenet,  # noqa: F401
