@@ -82,8 +82,8 @@ def run_compound(
 
     ``max_grid`` keeps that many grid points, spread evenly over the grid (all when 0).
     """
-    args = dict(data=data_name, phis=list(phis), epochs=epochs, max_grid=max_grid, budget_minutes=budget_minutes,
-                limit=limit, seed=seed)  # fmt: skip
+    # What decides each run's result; --budget may change on resume (to extend a search).
+    args = dict(data=data_name, phis=list(phis), epochs=epochs, max_grid=max_grid, limit=limit, seed=seed)
     store = SearchState(out_dir, method="compound", args=args)
     state = store.load() or {"runs": {}, "seconds": 0.0}
     cache: dict[int, SearchData] = {}

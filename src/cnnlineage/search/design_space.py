@@ -80,7 +80,7 @@ def sample_regnetx(rng: random.Random) -> tuple[dict[str, float], list[list[floa
             RegNetParams(depth=d, w0=w0, wa=wa, wm=wm, group_width=g), group_rounding="paper"
         )
         if len(stages) <= 4:
-            params = dict(depth=d, w0=w0, wa=round(wa, 3), wm=round(wm, 3), group_width=g)
+            params = dict(depth=d, w0=w0, wa=wa, wm=wm, group_width=g)
             return params, [[s.depth, s.width, 1, min(s.group_width, s.width)] for s in stages]
 
 
@@ -130,7 +130,8 @@ def run_design_space(
     Models are sampled alternately from the two spaces, so a budget that runs out leaves
     both with (nearly) the same number; model ``i`` of a space depends only on (seed, i).
     """
-    args = dict(data=data.name, samples=samples, epochs=epochs, budget_minutes=budget_minutes, seed=seed)
+    # What decides each model's result; --samples and --budget may change on resume (to extend a search).
+    args = dict(data=data.name, n_search=len(data.y_search), epochs=epochs, seed=seed)
     store = SearchState(out_dir, method="design-space", args=args)
     state = store.load() or {"models": {"anynetx": [], "regnetx": []}, "seconds": 0.0}
     models = state["models"]

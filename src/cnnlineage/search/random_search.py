@@ -56,10 +56,10 @@ def run_random_search(
     Stops after ``max_candidates`` or when the next candidate would overrun
     ``budget_minutes`` (> 0), timed by the candidates already trained.
     """
+    # What decides each candidate's result; --budget and --candidates may change on resume (to extend a search).
     args = dict(
-        data=data.name, budget_minutes=budget_minutes, max_candidates=max_candidates,
-        candidate_epochs=candidate_epochs, channels=channels, layers=layers, seed=seed,
-    )  # fmt: skip
+        data=data.name, candidate_epochs=candidate_epochs, channels=channels, layers=layers, seed=seed
+    )
     store = SearchState(out_dir, method="random", args=args)
     state = store.load() or {"candidates": [], "seconds": 0.0}
     while len(state["candidates"]) < max_candidates:
