@@ -23,7 +23,7 @@ def _hand_count(genotype: Genotype, *, c: int, layers: int, in_chans: int, class
 
     total = in_chans * 3 * c * 9 + 2 * 3 * c  # stem conv + BN
     c_pp = c_p = 3 * c
-    cur, red_prev = c, False
+    cur = c
     for i in range(layers):
         red = i in (layers // 3, 2 * layers // 3)
         cur = cur * 2 if red else cur
@@ -31,7 +31,7 @@ def _hand_count(genotype: Genotype, *, c: int, layers: int, in_chans: int, class
         total += c_p * cur + 2 * cur  # preprocess1
         edges = genotype.reduce if red else genotype.normal
         total += sum(op(name, cur, 2 if red and src < 2 else 1) for name, src in edges)
-        c_pp, c_p, red_prev = c_p, 4 * cur, red
+        c_pp, c_p = c_p, 4 * cur
     return total + c_p * classes + classes
 
 
