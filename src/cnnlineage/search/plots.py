@@ -30,34 +30,42 @@ def _plt():
 
 def plot_genotype(genotype: Genotype, path: Path, *, title: str = "") -> Path:
     """Draw the normal and the reduction cell as graphs (inputs left, output right); return the path."""
+    import math
+
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    fig, axes = plt.subplots(2, 1, figsize=(11, 8.5))
     for ax, kind in zip(axes, ("normal", "reduce")):
         edges = getattr(genotype, kind)
         concat = getattr(genotype, f"{kind}_concat")
         steps = len(edges) // 2
-        pos = {0: (0.0, 1.0), 1: (0.0, -1.0)}
+        pos = {0: (0.0, 1.2), 1: (0.0, -1.2)}
         for i in range(steps):
-            pos[2 + i] = (1.0 + i, 1.5 - i)
-        out = (steps + 1.2, 0.0)
-        for e, (op, src) in enumerate(edges):
-            dst = 2 + e // 2
-            (x0, y0), (x1, y1) = pos[src], pos[dst]
-            ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                        arrowprops=dict(arrowstyle="-|>", color=_OP_COLOURS[op], lw=2, shrinkA=14, shrinkB=14,
-                                        connectionstyle=f"arc3,rad={0.15 if e % 2 else -0.15}"))  # fmt: skip
-            t = 0.42 if e % 2 else 0.58
-            ax.text(x0 + t * (x1 - x0), y0 + t * (y1 - y0) + (0.12 if e % 2 else -0.12), op, fontsize=8,
-                    color=_OP_COLOURS[op], ha="center", va="center",
-                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))  # fmt: skip
+            pos[2 + i] = (2.2 * (i + 1), 0.9 if i % 2 == 0 else -0.9)
+        out = (2.2 * (steps + 1), 0.0)
         for n in concat:
             ax.annotate(
                 "",
                 xy=out,
                 xytext=pos[n],
-                arrowprops=dict(arrowstyle="-|>", color="#bbbbbb", lw=1, shrinkA=14, shrinkB=16),
+                arrowprops=dict(arrowstyle="-|>", color="#cccccc", lw=1, shrinkA=16, shrinkB=18),
             )
-        labels = {0: "c(k-2)", 1: "c(k-1)"} | {2 + i: str(i) for i in range(steps)}
+        for e, (op, src) in enumerate(edges):
+            dst = 2 + e // 2
+            (x0, y0), (x1, y1) = pos[src], pos[dst]
+            rad = 0.25 if src >= 2 and dst - src > 1 else 0.0  # arc over the nodes it would cross
+            ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                        arrowprops=dict(arrowstyle="-|>", color=_OP_COLOURS[op], lw=2.2, shrinkA=16, shrinkB=16,
+                                        connectionstyle=f"arc3,rad={rad}"))  # fmt: skip
+            xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
+            if (
+                rad
+            ):  # arc3's control point is the chord's midpoint + rad·(dy, -dx); the curve passes halfway there
+                xm, ym = xm + rad / 2 * (y1 - y0), ym - rad / 2 * (x1 - x0)
+            angle = math.degrees(math.atan2(y1 - y0, x1 - x0))
+            angle = angle - 180 if angle > 90 else angle + 180 if angle < -90 else angle
+            ax.text(xm, ym, op, fontsize=9, color=_OP_COLOURS[op], ha="center", va="center", rotation=angle,
+                    rotation_mode="anchor", bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none", alpha=0.9))  # fmt: skip
+        labels = {0: "c(k-2)", 1: "c(k-1)"} | {2 + i: f"node {i}" for i in range(steps)}
         for n, (x, y) in pos.items():
             fc = "#dfefff" if n < 2 else "#fff2cc"
             ax.text(
@@ -71,16 +79,18 @@ def plot_genotype(genotype: Genotype, path: Path, *, title: str = "") -> Path:
             )
         ax.text(
             *out,
-            "c(k)",
+            "c(k)\nconcat",
             ha="center",
             va="center",
             fontsize=10,
             bbox=dict(boxstyle="round", fc="#e2f0d9", ec="#555555"),
         )
-        ax.set_xlim(-0.6, steps + 1.8)
-        ax.set_ylim(-2.6, 2.2)
+        ax.set_xlim(-0.8, out[0] + 0.8)
+        ax.set_ylim(-1.9, 1.9)
         ax.axis("off")
-        ax.set_title(f"{kind} cell" + (" (edges from c(k-2), c(k-1) stride 2)" if kind == "reduce" else ""))
+        ax.set_title(
+            f"{kind} cell" + ("  (edges from c(k-2) and c(k-1) have stride 2)" if kind == "reduce" else "")
+        )
     if title:
         fig.suptitle(title)
     fig.tight_layout()
