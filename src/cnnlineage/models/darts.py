@@ -498,8 +498,8 @@ def darts_v2(
 @register_model(
     **_PAPER,
     key_idea="A network from any DARTS genotype (e.g. one `cnnlineage search darts` derived): cells stacked as in the paper.",
-    ref_params=94_154,
-    ref_params_source="hand count of this build (darts_v2 cell, 8 cells, 16 channels, 10 classes)",
+    ref_params=246_106,
+    ref_params_source="hand count of this build (tests/models/test_darts.py): darts_v2 cell, 8 cells, 16 channels, 10 classes",
     notes="Laptop-scale default (8 cells, 16 channels) for searched genotypes: "
     "`cnnlineage train darts --set model.kwargs.genotype=runs/search/genotype.json`.",
 )
