@@ -235,7 +235,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         help="auto: invert dark-on-light images for a model trained on light-on-dark digits (default)",
     )
     p.add_argument(
-        "--show-input", default=None, metavar="DIR", help="save each input as the model saw it, as PNG, in DIR"
+        "--show-input",
+        default=None,
+        metavar="DIR",
+        help="save each input as the model saw it, as PNG, in DIR",
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--format", choices=["text", "json"], default="text")

@@ -75,8 +75,12 @@ def examine(rgb: torch.Tensor, ref: Reference, *, allow_invert: bool = True) -> 
     saturation = float((x.amax(dim=0) - x.amin(dim=0)).mean())
     grey = x.mean(dim=0)  # (H, W), as the loader's RGB -> grey conversion
     ring = max(1, round(0.1 * min(h, w)))
-    border = torch.cat([grey[:ring].flatten(), grey[-ring:].flatten(), grey[:, :ring].flatten(), grey[:, -ring:].flatten()])
-    report = InputReport(size=(h, w), saturation=saturation, mean=float(grey.mean()), background=float(border.median()))
+    border = torch.cat(
+        [grey[:ring].flatten(), grey[-ring:].flatten(), grey[:, :ring].flatten(), grey[:, -ring:].flatten()]
+    )
+    report = InputReport(
+        size=(h, w), saturation=saturation, mean=float(grey.mean()), background=float(border.median())
+    )
     is_colour, is_grey = saturation > COLOUR_SATURATION, saturation < GREY_SATURATION
 
     polarised = ref.channels == 1 and abs(ref.mean - 0.5) > POLARISED
@@ -89,7 +93,9 @@ def examine(rgb: torch.Tensor, ref: Reference, *, allow_invert: bool = True) -> 
                 f"the reverse of the training images"
             )
     if ref.channels == 1 and is_colour:
-        report.warnings.append(f"a colour image (mean saturation {saturation:.2f}); the model saw only grey images")
+        report.warnings.append(
+            f"a colour image (mean saturation {saturation:.2f}); the model saw only grey images"
+        )
     if ref.channels == 3 and is_grey:
         report.warnings.append("a grey image; the model saw only colour images")
     mean = 1.0 - report.mean if report.invert else report.mean

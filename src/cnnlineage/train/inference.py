@@ -36,7 +36,11 @@ def _checked_path(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         hint = next(
-            (f"; did you mean {p}?" for p in (path / "checkpoints" / "best.pt", path / "best.pt") if p.is_file()),
+            (
+                f"; did you mean {p}?"
+                for p in (path / "checkpoints" / "best.pt", path / "best.pt")
+                if p.is_file()
+            ),
             "; pass RUN_DIR/checkpoints/best.pt (or last.pt)",
         )
         raise CheckpointError(f"{path} is a directory, {_NOT_OURS}{hint}")
@@ -68,7 +72,9 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple
     state = ckpt["model"]
     own, theirs = _shapes(model.state_dict()), _shapes(state)
     if own != theirs:
-        held = _which_model(state, family=model.card.family, num_classes=ckpt["num_classes"], in_chans=ckpt["in_chans"])
+        held = _which_model(
+            state, family=model.card.family, num_classes=ckpt["num_classes"], in_chans=ckpt["in_chans"]
+        )
         differ = [k for k in own if k in theirs and own[k] != theirs[k]]
         missing, extra = [k for k in own if k not in theirs], [k for k in theirs if k not in own]
         first = (differ or missing or extra)[0]
@@ -218,7 +224,9 @@ def predict(
     results: list[dict[str, Any]] = []
     for i, f in enumerate(files):
         if not f.is_file():
-            results.append({"image": str(f), "error": f"{f} {'is a directory' if f.is_dir() else 'does not exist'}"})
+            results.append(
+                {"image": str(f), "error": f"{f} {'is a directory' if f.is_dir() else 'does not exist'}"}
+            )
             continue
         try:
             rgb = reader.load(i)  # (3, H, W) uint8
