@@ -58,6 +58,9 @@ def test_dark_on_light_digits_are_inverted_and_the_line_says_so(ckpt, digits, ca
     right_never = sum(c == y for (c, _), y in zip(_top(never), labels))
     assert right >= 7 and right_never <= 4  # without inversion: mostly one class, as users saw
     assert all("reverse of the training images" in r["summary"] for r in never)
+    always = predict(ckpt, light, topk=1, invert="always")  # 255 - x of the stored digits: the paper digits
+    for a, b in zip(_top(always), _top(never)):
+        assert a[0] == b[0] and a[1] == pytest.approx(b[1], abs=1e-6)
     assert main(["predict", str(ckpt), str(dark[0]), "--topk", "1"]) == 0
     out = capsys.readouterr().out
     assert "invert (background 1.00: dark on light, the training images are light on dark)" in out

@@ -68,8 +68,12 @@ class InputReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def examine(rgb: torch.Tensor, ref: Reference, *, allow_invert: bool = True) -> InputReport:
-    """Return the statistics of an RGB uint8 image (3, H, W), whether to invert it, and warnings against ``ref``."""
+def examine(rgb: torch.Tensor, ref: Reference, *, invert: str = "auto") -> InputReport:
+    """Return the statistics of an RGB uint8 image (3, H, W), whether to invert it, and warnings against ``ref``.
+
+    ``invert``: "auto" inverts a grey image whose polarity is the reverse of the training
+    data's; "never" only warns about it; "always" inverts whatever the image is.
+    """
     h, w = rgb.shape[-2:]
     x = rgb.float() / 255.0
     saturation = float((x.amax(dim=0) - x.amin(dim=0)).mean())
@@ -84,14 +88,15 @@ def examine(rgb: torch.Tensor, ref: Reference, *, allow_invert: bool = True) -> 
     is_colour, is_grey = saturation > COLOUR_SATURATION, saturation < GREY_SATURATION
 
     polarised = ref.channels == 1 and abs(ref.mean - 0.5) > POLARISED
-    if polarised and not is_colour and (report.background < 0.5) != (ref.mean < 0.5):
-        if allow_invert:
-            report.invert = True
-        else:
-            report.warnings.append(
-                f"{'dark on light' if ref.mean < 0.5 else 'light on dark'} (background {report.background:.2f}), "
-                f"the reverse of the training images"
-            )
+    reversed_polarity = polarised and not is_colour and (report.background < 0.5) != (ref.mean < 0.5)
+    report.invert = invert == "always" or (invert == "auto" and reversed_polarity)
+    if (
+        reversed_polarity and invert == "never"
+    ):  # (under "auto" it is inverted, and the preprocessing says so)
+        report.warnings.append(
+            f"{'dark on light' if ref.mean < 0.5 else 'light on dark'} (background {report.background:.2f}), "
+            f"the reverse of the training images"
+        )
     if ref.channels == 1 and is_colour:
         report.warnings.append(
             f"a colour image (mean saturation {saturation:.2f}); the model saw only grey images"

@@ -233,8 +233,8 @@ def predict(
         except BadImageError as e:
             results.append({"image": str(f), "error": str(e)})
             continue
-        report = examine(rgb, ref, allow_invert=invert != "never")
-        flip = report.invert if invert == "auto" else invert == "always"
+        report = examine(rgb, ref, invert=invert)
+        flip = report.invert
         x = tf(255 - rgb if flip else rgb)  # (C, h, w), normalised
         with torch.no_grad():
             probs = torch.softmax(model(x.unsqueeze(0).to(dev)).float(), dim=1)[0]
