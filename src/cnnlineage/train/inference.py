@@ -21,7 +21,7 @@ from ..data.datasets import DATASET_INFO, BadImageError, ImageFolderDataset
 from ..registry import create_model, list_models
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import AugmentConfig, config_from_dict
-from .domain import Reference, examine
+from .domain import GREY_SATURATION, Reference, examine
 from .engine import evaluate, pick_device
 
 __all__ = ["evaluate_checkpoint", "load_model", "predict"]
@@ -268,7 +268,7 @@ def _steps(report: Any, ref: Reference, chans: int, size: tuple, flip: bool, inv
     h, w = report.size
     kind = "colour" if report.saturation > 0.1 else "grey"
     steps = [f"read {w}x{h} ({kind}, mean intensity {report.mean:.2f})"]
-    if chans == 1:
+    if chans == 1 and report.saturation >= GREY_SATURATION:
         steps.append("to grey (mean of R, G, B)")
     if (h, w) != tuple(size):
         steps.append(f"resize to {size[0]}x{size[1]}")
