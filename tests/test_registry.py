@@ -71,6 +71,12 @@ def test_create_model_checks_its_arguments(kwargs, match):
         cnnlineage.create_model("lenet5", **kwargs)
 
 
+def test_numpy_integers_are_integers():
+    import numpy as np
+
+    assert cnnlineage.create_model("lenet5", num_classes=np.int64(3)).num_classes == 3
+
+
 def test_create_model_needs_a_name():
     with pytest.raises(ValueError, match="model name must be a string such as 'resnet18', got NoneType None"):
         cnnlineage.create_model(None)

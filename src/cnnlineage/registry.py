@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import functools
+import numbers
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -152,12 +153,12 @@ def create_model(
     for key, value, least in (("num_classes", num_classes, 0), ("in_chans", in_chans, 1)):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
             raise ValueError(
                 f"{key} must be an integer >= {least}, got {type(value).__name__} {value!r}"
                 + (" (0 removes the classifier)" if key == "num_classes" else "")
             )
-        kwargs[key] = value
+        kwargs[key] = int(value)  # numpy integers too
     if "pretrained" in kwargs or "weights" in kwargs:
         key = "pretrained" if "pretrained" in kwargs else "weights"
         card = model_info(name)
