@@ -92,3 +92,27 @@ def test_an_os_error_is_one_line_naming_the_path(tmp_path):
         f"cnnlineage compare: error: {blocker / 'plots'}: Not a directory "
         "(a file is in the way where a directory is needed; choose another path)"
     )
+
+
+def test_read_only_and_full_disks_are_named(monkeypatch, tmp_path, capsys):
+    import errno
+    import os
+    from pathlib import Path
+
+    target = tmp_path / "plots"
+    for code, reason, hint in (
+        (errno.EROFS, "Read-only file system", "the file system is read-only; choose another location"),
+        (
+            errno.ENOSPC,
+            "No space left on device",
+            "the disk is full; free some space or choose another location",
+        ),
+    ):
+
+        def refuse(self, *args, _code=code, **kwargs):
+            raise OSError(_code, os.strerror(_code), str(self))
+
+        monkeypatch.setattr(Path, "mkdir", refuse)  # as root, chmod cannot make a directory unwritable
+        assert main(["compare", "lenet5", "--out", str(target), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err == f"cnnlineage compare: error: {target}: {reason} ({hint})\n"
