@@ -77,3 +77,47 @@ def test_torchvision_state_dict_of_other_architecture_is_refused():
     model = cnnlineage.create_model("lenet5")
     with pytest.raises(StateDictMismatchError, match="missing keys"):
         load_torchvision(model, torchvision.models.alexnet(weights=None).state_dict())
+
+
+def test_a_local_weights_file_loads_with_weights_only(tmp_path):
+    import torchvision
+
+    ref = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "resnet18.pth"
+    torch.save(ref.state_dict(), path)
+    ours = load_torchvision(cnnlineage.create_model("resnet18"), path)
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), ref.state_dict().values()))
+    timm_path = tmp_path / "wrapped.pth"
+    torch.save({"state_dict": ref.state_dict()}, timm_path)  # a wrapped file, as training scripts write
+    load_timm(cnnlineage.create_model("resnet18"), str(timm_path))
+    pickled = tmp_path / "model.pth"
+    torch.save(ref, pickled)  # a whole pickled model: would import and build classes when loaded
+    with pytest.raises(
+        ValueError, match="refusing to load .*torchvision.models.resnet.ResNet.*weights_only=True"
+    ):
+        load_torchvision(cnnlineage.create_model("resnet18"), pickled)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_torchvision(cnnlineage.create_model("resnet18"), tmp_path / "missing.pth")
+
+
+def test_a_model_object_is_refused_with_what_to_pass():
+    import torchvision
+
+    with pytest.raises(ValueError, match=r"got a model object \(ResNet\); pass its .state_dict\(\)"):
+        load_torchvision(cnnlineage.create_model("resnet18"), torchvision.models.resnet18(weights=None))
+    with pytest.raises(ValueError, match="got list"):
+        load_torchvision(cnnlineage.create_model("resnet18"), [1, 2])
+
+
+def test_another_class_count_hints_at_reset_classifier():
+    import torchvision
+
+    sd = torchvision.models.resnet18(weights=None).state_dict()
+    with pytest.raises(StateDictMismatchError) as info:
+        load_torchvision(cnnlineage.create_model("resnet18", num_classes=10), sd)
+    msg = str(info.value)
+    assert "only the classifier differs: the state_dict has 1000 classes, the model 10" in msg
+    assert "num_classes=1000" in msg and "reset_classifier(10)" in msg
+    model = load_torchvision(cnnlineage.create_model("resnet18", num_classes=1000), sd)  # the hint works
+    model.reset_classifier(10)
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 10)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import functools
+import numbers
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "list_families",
     "model_info",
     "get_builder",
+    "closest_models",
 ]
 
 
@@ -97,21 +99,42 @@ def _ensure_models_loaded() -> None:
 
 
 def _unknown(name: str) -> ValueError:
-    close = difflib.get_close_matches(name, list(_BUILDERS), n=5, cutoff=0.5)
-    if not close:  # fall back to a substring match ("resnet" -> resnet18, resnet34, ...)
-        close = [n for n in sorted(_BUILDERS) if name.lower() in n][:5]
+    close = closest_models(name)
     hint = f"; closest registered names: {', '.join(close)}" if close else ""
     return ValueError(
         f"unknown model {name!r}{hint}. Run `cnnlineage list` to see all {len(_BUILDERS)} models."
     )
 
 
+def closest_models(text: str, *, n: int = 5) -> list[str]:
+    """Return up to ``n`` registered names closest to ``text``: spelling first, then substrings (case-insensitive)."""
+    _ensure_models_loaded()
+    lowered = {k.lower(): k for k in _BUILDERS}
+    close = [lowered[c] for c in difflib.get_close_matches(text.lower(), list(lowered), n=n, cutoff=0.5)]
+    if not close:  # fall back to a substring match ("resnet" -> resnet18, resnet34, ...)
+        close = [k for k in list_models() if text.lower() in k.lower()][:n]
+    return close
+
+
 def get_builder(name: str) -> Callable[..., nn.Module]:
     """Return the registered builder for ``name``; ValueError with close names if unknown."""
     _ensure_models_loaded()
-    if name not in _BUILDERS:
-        raise _unknown(name)
-    return _BUILDERS[name]
+    if not isinstance(name, str):
+        raise ValueError(
+            f"model name must be a string such as 'resnet18', got {type(name).__name__} {name!r}; "
+            "run `cnnlineage list` to see the names"
+        )
+    return _BUILDERS[_resolve(name)]
+
+
+def _resolve(name: str) -> str:
+    # Exact name, else the one name equal to it ignoring case ("ResNet18" -> "resnet18").
+    if name in _BUILDERS:
+        return name
+    folded = [k for k in _BUILDERS if k.lower() == name.lower()]
+    if len(folded) == 1:
+        return folded[0]
+    raise _unknown(name)
 
 
 def create_model(
@@ -126,29 +149,72 @@ def create_model(
     settings (e.g. ``width_mult``).
     """
     builder = get_builder(name)
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    if in_chans is not None:
-        kwargs["in_chans"] = in_chans
+    name = model_info(name).name
+    for key, value, least in (("num_classes", num_classes, 0), ("in_chans", in_chans, 1)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+            raise ValueError(
+                f"{key} must be an integer >= {least}, got {type(value).__name__} {value!r}"
+                + (" (0 removes the classifier)" if key == "num_classes" else "")
+            )
+        kwargs[key] = int(value)  # numpy integers too
+    if "pretrained" in kwargs or "weights" in kwargs:
+        key = "pretrained" if "pretrained" in kwargs else "weights"
+        card = model_info(name)
+        source = (
+            f"torchvision's {card.torchvision} with cnnlineage.weights.load_torchvision(model, state_dict_or_file)"
+            if card.torchvision
+            else f"timm's {card.timm} with cnnlineage.weights.load_timm(model, state_dict_or_file)"
+            if card.timm
+            else None
+        )
+        raise ValueError(
+            f"create_model does not take {key}=: cnnlineage never downloads weights. "
+            + (
+                f"Build the model, then load {source}"
+                if source
+                else f"{name} has no torchvision or timm counterpart with published weights; train it with "
+                f"`cnnlineage train {name}`"
+            )
+        )
     try:
         return builder(**kwargs)
     except TypeError as e:
         if "unexpected keyword argument" in str(e):
             import inspect
+            import re
 
-            accepted = ", ".join(inspect.signature(builder).parameters)
-            raise ValueError(f"{name} does not take {e}; its builder accepts: {accepted}") from None
+            bad = re.search(r"unexpected keyword argument '([^']+)'", str(e))
+            accepted = [
+                p.name
+                for p in inspect.signature(inspect.unwrap(builder)).parameters.values()
+                if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD
+            ]
+            raise ValueError(
+                f"{name} does not take the argument {bad.group(1) if bad else '?'!r}; "
+                f"its builder accepts: {', '.join(accepted)}"
+            ) from None
         raise
 
 
 def list_models(pattern: str | None = None, *, family: str | None = None) -> list[str]:
-    """Return registered model names in lineage order (year, then name), filtered by a shell-style pattern."""
+    """Return registered model names in lineage order (year, then name), filtered by a shell-style pattern.
+
+    The pattern and ``family`` match case-insensitively; an unknown family is a ValueError
+    listing the families.
+    """
     _ensure_models_loaded()
     names = list(_BUILDERS)
     if pattern:
-        names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        names = [n for n in names if fnmatch.fnmatchcase(n.lower(), pattern.lower())]
     if family:
-        names = [n for n in names if _CARDS[n].family == family]
+        families = list_families()
+        if family.lower() not in families:
+            close = difflib.get_close_matches(family.lower(), families, n=3, cutoff=0.5)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            raise ValueError(f"no model family {family!r}; {hint}families: {', '.join(families)}")
+        names = [n for n in names if _CARDS[n].family == family.lower()]
     return sorted(names, key=lambda n: (_CARDS[n].year, _CARDS[n].family, _natural_key(n)))
 
 
@@ -164,9 +230,11 @@ def list_families() -> list[str]:
 def model_info(name: str) -> ModelCard:
     """Return the :class:`ModelCard` of a registered model."""
     _ensure_models_loaded()
-    if name not in _CARDS:
-        raise _unknown(name)
-    return _CARDS[name]
+    if not isinstance(name, str):
+        raise ValueError(
+            f"model name must be a string such as 'resnet18', got {type(name).__name__} {name!r}"
+        )
+    return _CARDS[_resolve(name)]
 
 
 def _natural_key(name: str) -> list[Any]:

@@ -41,3 +41,47 @@ def test_compare_writes_table_and_plots(tmp_path, capsys):
         assert (tmp_path / f).stat().st_size > 0
     rows = (tmp_path / "lineage.csv").read_text().splitlines()
     assert len(rows) == 4 and rows[0].startswith("name,family,year")
+
+
+def test_summary_leads_with_the_channel_problem(capsys):
+    assert main(["summary", "lenet5", "--input", "3x32x32"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == "cnnlineage summary: error: lenet5 takes 1-channel input (grey images), got 3 channel(s) in 3x32x32; try 1x32x32"
+    )
+
+
+def test_summary_explains_the_28x28_padding_train_uses(capsys):
+    assert main(["summary", "lenet5", "--input", "1x28x28"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnlineage summary: error: lenet5 takes only 32x32 inputs")
+    assert "pad_input=true" in err and "Kernel size" not in err
+    assert (
+        main(["summary", "lenet5", "--input", "1x28x28", "--set", "pad_input=true", "--format", "json"]) == 0
+    )
+    d = json.loads(capsys.readouterr().out)
+    assert d["input_size"] == [1, 28, 28] and d["total_params"] == 60_850
+
+
+def test_summary_depth_and_batch_must_be_positive(capsys):
+    import pytest
+
+    for argv in (["--depth", "0"], ["--depth", "-1"], ["--batch", "0"]):
+        with pytest.raises(SystemExit) as e:
+            main(["summary", "lenet5", *argv])
+        assert e.value.code == 2 and "expected a positive integer" in capsys.readouterr().err
+
+
+def test_compare_refuses_empty_patterns_and_files_and_dedupes(tmp_path, capsys):
+    assert main(["compare", "nomatch*", "--quiet"]) == 2
+    assert "no registered model matches the pattern 'nomatch*'" in capsys.readouterr().err
+    assert main(["compare", "lenet5", "LeNet5", "lenet*", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert [ln.split()[0] for ln in out.splitlines()[2:]] == ["lenet5", "lenet5_modern"]
+    assert "2 repeated name(s) compared once" in err
+    existing = tmp_path / "table.txt"
+    existing.write_text("keep")
+    assert main(["compare", "lenet5", "--out", str(existing), "--quiet"]) == 2
+    assert f"--out {existing} is an existing file; pass a directory" in capsys.readouterr().err
+    assert existing.read_text() == "keep"

@@ -178,6 +178,8 @@ def test_random_genotypes_are_valid_and_random_search_resumes(tmp_path):
 def test_a_corrupt_search_state_is_named_and_kept(tmp_path):
     state = tmp_path / "search_state.pt"
     state.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(ValueError, match=r"search_state.pt is corrupt .* delete it to start the search again"):
+    with pytest.raises(
+        ValueError, match=r"search_state.pt is corrupt .* delete it to start the search again"
+    ):
         run_random_search(_data(n=16), str(tmp_path), max_candidates=1, channels=2, layers=3)
     assert state.read_bytes() == b"not a checkpoint at all"

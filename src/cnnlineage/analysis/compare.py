@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..common import atomic_savefig
 from .profiler import profile
 
 __all__ = ["LineageRow", "compare", "rows_to_csv", "rows_to_markdown", "plot_lineage"]
@@ -98,57 +97,11 @@ def rows_to_csv(rows: Sequence[LineageRow]) -> str:
 
 
 def plot_lineage(rows: Sequence[LineageRow], out_dir: str | os.PathLike) -> list[Path]:
-    """Write the lineage plots as PNG files into ``out_dir`` and return their paths.
+    """Write the lineage plots as PNG files into ``out_dir`` and return their paths (see ``lineage_plots``).
 
     - ``top1_vs_gmacs.png``: published top-1 against GMACs, marker area by parameters;
     - ``params_by_year.png`` and ``gmacs_by_year.png``: log-scale growth over the years.
     """
-    import matplotlib
+    from .lineage_plots import plot_lineage as plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    families = sorted({r.family for r in rows})
-    cmap = plt.get_cmap("tab20", max(len(families), 1))
-    color = {f: cmap(i) for i, f in enumerate(families)}
-
-    ranked = [r for r in rows if r.top1 is not None]
-    fig, ax = plt.subplots(figsize=(9, 6))
-    for r in ranked:
-        ax.scatter(r.gmacs, r.top1, s=max(r.params / 1e6 * 4, 8), color=color[r.family], alpha=0.7,
-                   edgecolors="k", linewidths=0.5)  # fmt: skip
-        ax.annotate(r.name, (r.gmacs, r.top1), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel("GMACs at the default input (log scale)")
-    ax.set_ylabel("published ImageNet top-1 (%)")
-    ax.set_title("Accuracy against compute (marker area ∝ parameters)")
-    ax.grid(True, which="both", alpha=0.3)
-    handles = [plt.Line2D([], [], marker="o", ls="", color=color[f], label=f) for f in families
-               if any(r.family == f for r in ranked)]  # fmt: skip
-    if handles:
-        ax.legend(handles=handles, fontsize=7, ncol=2, loc="lower right")
-    paths.append(out / "top1_vs_gmacs.png")
-    atomic_savefig(fig, paths[-1])
-    plt.close(fig)
-
-    for key, label, fname in (("params", "parameters", "params_by_year.png"),
-                              ("gmacs", "GMACs at the default input", "gmacs_by_year.png")):  # fmt: skip
-        fig, ax = plt.subplots(figsize=(9, 5))
-        for r in rows:
-            v = getattr(r, key)
-            if v <= 0:
-                continue
-            ax.scatter(r.year, v, color=color[r.family], alpha=0.8, edgecolors="k", linewidths=0.5)
-            ax.annotate(r.name, (r.year, v), fontsize=6, xytext=(3, 2), textcoords="offset points")
-        ax.set_yscale("log")
-        ax.set_xlabel("year")
-        ax.set_ylabel(f"{label} (log scale)")
-        ax.set_title(f"{label.capitalize().split(' at ')[0]} by year")
-        ax.grid(True, which="both", alpha=0.3)
-        paths.append(out / fname)
-        atomic_savefig(fig, paths[-1])
-        plt.close(fig)
-    return paths
+    return plot(rows, out_dir)

@@ -15,6 +15,7 @@ receptive-field rules: ``receptive.py``; the result and its tables: ``report.py`
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -360,6 +361,8 @@ def profile(
     """
     from ..models._base import LineageModel, input_checks_disabled
 
+    if device is not None:
+        _check_device(device)
     if isinstance(model_or_name, str):
         from ..registry import create_model
 
@@ -379,11 +382,26 @@ def profile(
         if not hasattr(model, "input_size"):
             raise ValueError(f"{name} has no default input size: pass input_size=(C, H, W)")
         input_size = model.input_size
-    input_size = tuple(int(v) for v in input_size)
-    if len(input_size) != 3 or min(input_size) < 1:
-        raise ValueError(f"input_size must be (C, H, W) of positive integers, got {input_size}")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    given = input_size
+    if (
+        isinstance(given, (str, bytes))
+        or not isinstance(given, Sequence)
+        or len(given) != 3
+        or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in given)
+    ):
+        raise ValueError(f"input_size must be (C, H, W) of three positive integers, got {given!r}")
+    input_size = tuple(int(v) for v in given)
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point torch.dtype (e.g. torch.float16), got {dtype!r}")
+    in_chans = getattr(model, "in_chans", None)
+    if isinstance(model, LineageModel) and input_size[0] != in_chans:  # the real problem comes first
+        c, h, w = input_size
+        raise InputSizeError(
+            f"{name} takes {in_chans}-channel input{' (grey images)' if in_chans == 1 else ''}, "
+            f"got {c} channel(s) in {c}x{h}x{w}; try {in_chans}x{h}x{w}"
+        )
 
     was_training = model.training
     model = model.to(device=dev, dtype=dtype) if dev.type == "meta" or dtype != torch.float32 else model
@@ -395,6 +413,9 @@ def profile(
             model.check_input(x)
         except ValueError as e:
             check_error = e
+        if check_error is not None and model.fixed_size:  # one size only: the layer detail adds nothing
+            model.train(was_training)
+            raise InputSizeError(str(check_error))
     elem = torch.empty((), dtype=dtype).element_size()
     try:
         try:
@@ -436,6 +457,21 @@ def profile(
         peak_activation_bytes=tracer.peak(), method=method, uncounted=sorted(tracer.uncounted),
         macs_by_op=dict(getattr(tracer, "macs_by_op", {})),
     )  # fmt: skip
+
+
+def _check_device(device: str | torch.device) -> None:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device must be 'cpu', 'meta', 'cuda' or 'cuda:N', got {device!r} ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {device!r} asked for, but CUDA is not available here; use device='cpu' or 'meta'"
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {device!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist"
+        )
 
 
 def _device_of(model: nn.Module) -> torch.device:

@@ -8,6 +8,8 @@ one line on stderr with exit status 2.
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from collections.abc import Sequence
 
@@ -44,10 +46,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:  # `cnnlineage list | head`: the reader has gone, stop quietly
+        _silence_stdout()
+        return 128 + 13  # what a shell reports for a process ended by SIGPIPE
     except ValueError as e:  # bad input from the user: one clear line, no traceback
         print(f"cnnlineage {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # unwritable or missing path, full disk, ...: name the path and the cause
+        print(f"cnnlineage {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+_OS_HINTS = {
+    errno.EACCES: "choose a location you can write to or fix its permissions",
+    errno.EPERM: "choose a location you can write to or fix its permissions",
+    errno.EROFS: "the file system is read-only; choose another location",
+    errno.ENOSPC: "the disk is full; free some space or choose another location",
+    errno.EDQUOT: "the disk quota is exceeded; free some space or choose another location",
+    errno.ENOENT: "check the path",
+    errno.ENOTDIR: "a file is in the way where a directory is needed; choose another path",
+    errno.EEXIST: "a file is in the way where a directory is needed; choose another path",
+    errno.EISDIR: "a directory is in the way where a file is needed; choose another path",
+}
+
+
+def describe_os_error(e: OSError) -> str:
+    """Return one line for an OSError: the path(s), the system's reason and what to do."""
+    paths = " -> ".join(str(p) for p in (e.filename, e.filename2) if p is not None)
+    reason = e.strerror or str(e) or type(e).__name__
+    hint = _OS_HINTS.get(e.errno or -1)
+    return f"{paths + ': ' if paths else ''}{reason}" + (f" ({hint})" if hint else "")
+
+
+def _silence_stdout() -> None:
+    # Point stdout at /dev/null so the interpreter's final flush does not raise again.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -33,13 +33,51 @@ def _parse_input(text: str | None) -> tuple[int, int, int] | None:
     return dims  # type: ignore[return-value]
 
 
+def positive_int(text: str) -> int:
+    """Return ``text`` as an integer >= 1 (an argparse type); argparse.ArgumentTypeError otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (1 or more), got {value}")
+    return value
+
+
+def _parse_kwargs(items: list[str]) -> dict[str, object]:
+    import yaml
+
+    kwargs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(
+                f"--set expects KEY=VALUE (a builder argument, e.g. pad_input=true); got {item!r}"
+            )
+        kwargs[key.strip()] = yaml.safe_load(value)
+    return kwargs
+
+
 def _cmd_summary(args: argparse.Namespace) -> int:
     import torch
 
     from ..analysis import profile
+    from ..analysis.profiler import InputSizeError
+    from ..registry import create_model, model_info
 
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    p = profile(args.name, _parse_input(args.input), batch_size=args.batch, dtype=dtypes[args.dtype])
+    size = _parse_input(args.input)
+    kwargs = _parse_kwargs(args.set)
+    model_info(args.name)  # an unknown name fails here, with the closest names
+    if kwargs:
+        with torch.device("meta"):  # built without memory, as profile() does for a name
+            target = create_model(args.name, **kwargs)
+    else:
+        target = args.name
+    try:
+        p = profile(target, size, batch_size=args.batch, dtype=dtypes[args.dtype])
+    except InputSizeError as e:
+        raise InputSizeError(f"{e}{_padding_hint(args.name, size, kwargs)}") from None
     if args.format == "json":
         print(p.to_json())
     elif args.format == "csv":
@@ -49,6 +87,32 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     else:
         print(p.to_table(args.depth))
     return 0
+
+
+def _padding_hint(name: str, size: tuple[int, int, int] | None, kwargs: dict[str, object]) -> str:
+    # lenet5 takes 32x32; `train` feeds it 28x28 digits with pad_input=true (padded inside the model).
+    import inspect
+
+    from ..registry import create_model, get_builder
+
+    if (
+        size is None
+        or "pad_input" in kwargs
+        or "pad_input" not in inspect.signature(get_builder(name)).parameters
+    ):
+        return ""
+    import torch
+
+    with torch.device("meta"):
+        padded = create_model(name, pad_input=True)
+    if tuple(padded.input_size[1:]) != tuple(size[1:]):
+        return ""
+    c, h, w = size
+    return (
+        f". `cnnlineage train` feeds {name} {h}x{w} images with model.kwargs pad_input=true, which pads them "
+        f"inside the model; profile that variant with `cnnlineage summary {name} --set pad_input=true "
+        f"--input {c}x{h}x{w}`"
+    )
 
 
 def _add_summary(sub: argparse._SubParsersAction) -> None:
@@ -61,11 +125,42 @@ def _add_summary(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("name", help="registered model name (see `cnnlineage list`)")
     p.add_argument("--input", default=None, help="input size CxHxW (default: the model's own)")
-    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32")
-    p.add_argument("--depth", type=int, default=None, help="group rows by module path to this depth")
+    p.add_argument(
+        "--depth", type=positive_int, default=None, help="group rows by module path to this depth (1 or more)"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="builder argument, as train's model.kwargs, e.g. pad_input=true (repeatable)",
+    )
     p.add_argument("--format", choices=["table", "md", "csv", "json"], default="table")
     p.set_defaults(func=_cmd_summary)
+
+
+def _compare_names(args: argparse.Namespace) -> list[str]:
+    """Return the models to compare: --all, names and patterns, each once, in the order given."""
+    from ..registry import list_models, model_info
+
+    names = list_models() if args.all or not args.names else []
+    for n in args.names:
+        if any(c in n for c in "*?["):
+            matched = list_models(n)
+            if not matched:
+                raise ValueError(
+                    f"no registered model matches the pattern {n!r}; run `cnnlineage list` to see the names"
+                )
+            names += matched
+        else:
+            names.append(model_info(n).name)  # an unknown name fails here, with the closest names
+    unique = list(dict.fromkeys(names))
+    if len(unique) < len(names) and args.names:
+        dropped = len(names) - len(unique)
+        print(f"note: {dropped} repeated name(s) compared once", file=sys.stderr)
+    return unique
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -74,22 +169,25 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..analysis.compare import compare, plot_lineage, rows_to_csv, rows_to_markdown, rows_to_table
-    from ..registry import list_models
+    from ..common import atomic_write_text
 
-    names = list_models() if args.all or not args.names else []
-    for n in args.names:
-        names += list_models(n) if any(c in n for c in "*?[") else [n]
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise ValueError(
+            f"--out {out} is an existing file; pass a directory (lineage.csv, lineage.md and the plots go in it)"
+        )
+    names = _compare_names(args)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)  # before the profiling, so an unwritable path fails at once
     bar = tqdm(
         total=len(names), desc="profiling", unit="model", disable=not sys.stderr.isatty() or args.quiet
     )
     rows = compare(names, progress=lambda n: (bar.set_postfix_str(n), bar.update(1)))
     bar.close()
     print(rows_to_table(rows))
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "lineage.csv").write_text(rows_to_csv(rows))
-        (out / "lineage.md").write_text(rows_to_markdown(rows) + "\n")
+    if out is not None:
+        atomic_write_text(out / "lineage.csv", rows_to_csv(rows))
+        atomic_write_text(out / "lineage.md", rows_to_markdown(rows) + "\n")
         for path in plot_lineage(rows, out):
             print(f"wrote {path}")
         print(f"wrote {out / 'lineage.csv'}, {out / 'lineage.md'}")

@@ -10,11 +10,24 @@ from ..common import format_table, human_count
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from ..registry import list_models, model_info
+    from ..registry import closest_models, list_models, model_info
 
-    names = list_models(args.pattern, family=args.family)
+    pattern = args.pattern
+    if pattern and not any(c in pattern for c in "*?["):
+        pattern = f"*{pattern}*"  # a plain word matches anywhere in the name: `list resnet`
+    names = list_models(pattern, family=args.family)
     if not names:
-        print(f"no registered model matches {args.pattern!r}", file=sys.stderr)
+        what = " and ".join(
+            x
+            for x in (
+                f"{args.pattern!r}" if args.pattern else "",
+                f"family {args.family!r}" if args.family else "",
+            )
+            if x
+        )
+        close = closest_models(args.pattern.strip("*?[]")) if args.pattern else []
+        hint = f"; closest names: {', '.join(close)}" if close else ""
+        print(f"no registered model matches {what}{hint}. Run `cnnlineage list` to see all.", file=sys.stderr)
         return 1
     cards = [model_info(n) for n in names]
     if args.format == "json":
@@ -48,7 +61,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _add_list(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list registered models in lineage order")
-    p.add_argument("pattern", nargs="?", default=None, help="shell-style filter, e.g. 'resnet*'")
+    p.add_argument(
+        "pattern",
+        nargs="?",
+        default=None,
+        help="part of a name (case-insensitive), or a shell-style pattern such as 'resnet*'",
+    )
     p.add_argument("--family", default=None, help="only this family, e.g. vgg")
     p.add_argument("--format", choices=["table", "md", "json"], default="table")
     p.set_defaults(func=_cmd_list)

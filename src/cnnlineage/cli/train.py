@@ -146,7 +146,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         split=args.split,
         batch_size=args.batch_size,
         device=args.device,
+        allow_mismatch=args.allow_mismatch,
     )
+    if r.get("mismatch"):
+        print(f"warning: {r['mismatch']}; scored anyway (--allow-mismatch)", file=sys.stderr)
     if args.format == "json":
         print(json.dumps({k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in r.items()}, indent=2))
         return 0
@@ -159,13 +162,20 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
+    from .analysis import positive_int
+
     p = sub.add_parser("eval", help="evaluate a checkpoint on its dataset's held-out split (or another)")
     p.add_argument("checkpoint", help="a checkpoint written by `cnnlineage train` (last.pt or best.pt)")
     p.add_argument("--data", default=None, help="dataset (default: the one it was trained on)")
     p.add_argument("--data-dir", default=None, help="root of on-disk datasets (default: the training run's)")
     p.add_argument("--split", choices=["test", "train"], default="test")
-    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--batch-size", type=positive_int, default=500)
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="score on a dataset whose class names or channels differ from the training data",
+    )
     p.add_argument("--per-class", action="store_true", help="also print per-class accuracy")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=_cmd_eval)
@@ -174,24 +184,62 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ..train.inference import predict
 
-    results = predict(args.checkpoint, args.images, topk=args.topk, device=args.device)
+    results = predict(
+        args.checkpoint,
+        args.images,
+        topk=args.topk,
+        device=args.device,
+        invert=args.invert,
+        show_input=args.show_input,
+    )
+    failed = [r for r in results if "error" in r]
     if args.format == "json":
         print(json.dumps(results, indent=2))
-        return 0
-    for r in results:
-        print(r["image"])
-        for name, p in r["top"]:
-            print(f"  {p * 100:6.2f}%  {name}")
+    else:
+        for r in results:
+            if "error" in r:
+                print(f"{r['image']}\n  error: {r['error']}")
+                continue
+            print(r["image"])
+            print(f"  input: {' -> '.join(r['preprocessing'])}")
+            if r.get("summary"):
+                print(f"  warning: {r['summary']}")
+            if r.get("model_input"):
+                print(f"  model input saved as {r['model_input']}")
+            for name, p in r["top"]:
+                print(f"  {p * 100:6.2f}%  {name}")
+    for r in failed:
+        print(f"cnnlineage predict: error: {r['error']}", file=sys.stderr)
+    if failed:
+        print(
+            f"cnnlineage predict: {len(failed)} of {len(results)} file(s) could not be classified",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
+    from .analysis import positive_int
+
     p = sub.add_parser(
         "predict", help="classify image files with a checkpoint: top-k classes and probabilities"
     )
     p.add_argument("checkpoint", help="a checkpoint written by `cnnlineage train`")
     p.add_argument("images", nargs="+", help="JPEG/PNG files; resized to the model's input")
-    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--topk", type=positive_int, default=5, help="classes to show per image (1 or more)")
+    p.add_argument(
+        "--invert",
+        choices=["auto", "never", "always"],
+        default="auto",
+        help="auto: invert dark-on-light images for a model trained on light-on-dark digits (default)",
+    )
+    p.add_argument(
+        "--show-input",
+        default=None,
+        metavar="DIR",
+        help="save each input as the model saw it, as PNG, in DIR",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=_cmd_predict)

@@ -103,6 +103,13 @@ class LineageModel(nn.Module):
             raise ValueError(
                 f"{name} expects a tensor of shape {self.expected_input()}, got {type(x).__name__}"
             )
+        if (
+            not x.is_floating_point()
+        ):  # uint8 images: the scale (0-255 vs normalised) is the caller's to choose
+            raise ValueError(
+                f"{name} expects a floating-point batch (images scaled to [0, 1] and normalised as in training), "
+                f"got {x.dtype}; convert it, e.g. x.float() / 255, then normalise"
+            )
         if x.dim() != 4:
             raise ValueError(
                 f"{name} expects a 4-D batch of shape {self.expected_input()}, "
@@ -150,6 +157,27 @@ class LineageModel(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not is_tracing():
-            self.check_input(x)
-        return self.forward_head(self.forward_features(x))
+        if is_tracing():
+            return self.forward_head(self.forward_features(x))
+        self.check_input(x)
+        try:  # free unless something fails: the dtype is examined only then
+            return self.forward_head(self.forward_features(x))
+        except RuntimeError as e:
+            mismatch = self._dtype_mismatch(x, e)
+            if mismatch is None:
+                raise
+            raise mismatch from e
+
+    def _dtype_mismatch(self, x: torch.Tensor, error: RuntimeError) -> ValueError | None:
+        """Return a ValueError naming both dtypes when ``error`` comes from an input of another dtype than the weights."""
+        p = next(self.parameters(), None)
+        if p is None or p.dtype == x.dtype:
+            return None
+        if not any(s in str(error) for s in ("should be the same", "same dtype", "expected scalar type")):
+            return None
+        name = self.model_name or type(self).__name__
+        # Not converted silently: float64 -> float32 loses precision, float16 weights need a float16 input.
+        return ValueError(
+            f"{name}'s weights are {p.dtype} but the input is {x.dtype}; convert one to the other, "
+            f"e.g. x.to({p.dtype}) or model.to({x.dtype}) (or run under torch.autocast)"
+        )

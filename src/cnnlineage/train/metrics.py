@@ -5,6 +5,7 @@ Only rank 0 writes. Plots use matplotlib's Agg backend (no display needed).
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 import time
@@ -101,35 +102,81 @@ def _pyplot():
 
 
 def plot_learning_curves(history: Sequence[dict[str, Any]], path: Path, *, title: str = "") -> Path:
-    """Write loss and top-1 per epoch (train and test) to a PNG; return its path."""
+    """Write loss and top-1 per epoch (train and test) to a PNG; return its path.
+
+    Epochs are whole numbers on the x axis; a run of one epoch shows its single point in
+    a window of half an epoch either side rather than matplotlib's fractional ticks.
+    """
+    from ..common import atomic_savefig
+
+    plt = _pyplot()
+    fig = learning_curves_figure(history, title=title)
+    atomic_savefig(fig, path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def learning_curves_figure(history: Sequence[dict[str, Any]], *, title: str = ""):  # noqa: ANN201
+    """Return the matplotlib figure of :func:`plot_learning_curves` (left open for the caller)."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     epochs = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax1.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
     ax1.plot(epochs, [h["test_loss"] for h in history], "s-", label="test")
     ax1.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    losses = [
+        v for h in history for v in (h["train_loss"], h["test_loss"]) if v is not None and math.isfinite(v)
+    ]
+    if losses:
+        ax1.set_ylim(0, max(losses) * 1.1 or 1.0)
     ax2.plot(epochs, [h["train_top1"] for h in history], "o-", label="train")
     ax2.plot(epochs, [h["test_top1"] for h in history], "s-", label="test")
     if any("ema_top1" in h for h in history):
         ax2.plot(epochs, [h.get("ema_top1") for h in history], "^-", label="test (EMA)")
     ax2.set(xlabel="epoch", ylabel="top-1 (%)", title="accuracy")
+    accs = [
+        v for h in history for k in ("train_top1", "test_top1", "ema_top1") if (v := h.get(k)) is not None
+    ]
+    if accs:  # at least 10 points of range, so one epoch (or a flat curve) is not magnified into noise
+        mid, half = (min(accs) + max(accs)) / 2, max((max(accs) - min(accs)) / 2 * 1.15, 5.0)
+        lo, hi = max(0.0, mid - half), min(100.0, mid + half)
+        ax2.set_ylim(lo, hi)
     for ax in (ax1, ax2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if epochs and min(epochs) == max(epochs):
+            ax.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
+            ax.set_xticks([epochs[0]])
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def plot_confusion(confusion: torch.Tensor, classes: Sequence[str], path: Path, *, title: str = "") -> Path:
     """Write the confusion matrix (rows: true class, columns: predicted) to a PNG; return its path."""
+    from ..common import atomic_savefig
+
+    plt = _pyplot()
+    fig = confusion_figure(confusion, classes, title=title)
+    atomic_savefig(fig, path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def confusion_figure(confusion: torch.Tensor, classes: Sequence[str], *, title: str = ""):  # noqa: ANN201
+    """Return the matplotlib figure of :func:`plot_confusion` (left open for the caller)."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     n = confusion.shape[0]
     fig, ax = plt.subplots(figsize=(min(14, 3 + 0.45 * n), min(12, 2.5 + 0.4 * n)))
     im = ax.imshow(confusion.numpy(), cmap="Blues")
-    fig.colorbar(im, ax=ax)
+    bar = fig.colorbar(im, ax=ax)
+    bar.set_label("test images (count)")
+    bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if n <= 30:
         names = list(classes) if len(classes) == n else [str(i) for i in range(n)]
         ax.set_xticks(range(n), names, rotation=90 if max(map(len, names)) > 2 else 0)
@@ -149,11 +196,9 @@ def plot_confusion(confusion: torch.Tensor, classes: Sequence[str], path: Path, 
                         fontsize=7,
                         color="white" if v > limit else "black",
                     )
-    ax.set(xlabel="predicted", ylabel="true", title=title or "confusion matrix")
+    ax.set(xlabel="predicted class", ylabel="true class", title=title or "confusion matrix")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
 
 
 class Timer:
