@@ -39,6 +39,7 @@ from .subject import (
     check_channel,
     default_layer,
     find_layer,
+    place_maps,
     spatial_geometry,
     unit_centre,
 )
@@ -135,7 +136,7 @@ def gradcam(
     out_dir: str | os.PathLike | None = None,
 ) -> Visual:
     """Return Grad-CAM maps (N, H, W) upsampled to the input, and the layer's own (N, h, w); write figures."""
-    from captum.attr import LayerAttribution, LayerGradCam
+    from captum.attr import LayerGradCam
 
     name = layer or default_layer(subject)
     geom = spatial_geometry(subject, name, kind="gradcam")
@@ -145,12 +146,11 @@ def gradcam(
     cam = LayerGradCam(subject.model, module).attribute(
         x, target=targets, relu_attributions=True
     )  # (N, 1, h, w)
-    up = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")
-    maps = up[:, 0].detach().numpy()
+    maps = place_maps(cam[:, 0].detach(), geom, tuple(x.shape[-2:])).numpy()
     paths = []
     if out_dir is not None:
         paths = _maps_figure(subject, examples, maps, targets, probs, method=f"Grad-CAM at {name}",
-                             cbar="ReLU(sum_k a_k A^k), upsampled", notes=[f"{name}: {geom.describe()}"],
+                             cbar=r"ReLU($\sum_k \alpha_k A^k$), at the units' centres", notes=[f"{name}: {geom.describe()}"],
                              out_dir=out_dir, stem=f"gradcam-{name}")  # fmt: skip
     return Visual("gradcam", {"gradcam": maps, "layer_map": cam[:, 0].detach().numpy()}, paths,
                   {"layer": name, "targets": targets})  # fmt: skip

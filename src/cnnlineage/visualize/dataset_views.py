@@ -34,18 +34,23 @@ __all__ = ["embedding", "top_images"]
 
 
 def _batches(subject: Subject, split: str, *, limit: int = 0, batch_size: int = 256):
-    """Return (DatasetInfo, number of images, iterator of (normalised inputs (B, C, H, W), labels))."""
+    """Return (DatasetInfo, sample indices, iterator of (normalised inputs (B, C, H, W), labels)).
+
+    ``limit`` > 0 takes that many samples evenly spaced over the split (the bundled splits
+    are ordered by class, so the first N would hold only a few classes).
+    """
     ds, info = _dataset(subject, split)
     tf = _pipeline(subject, info.size, info.in_chans)
     n = len(ds) if limit <= 0 else min(limit, len(ds))
+    indices = np.linspace(0, len(ds) - 1, n).round().astype(int).tolist() if n < len(ds) else list(range(n))
 
     def batches():
         for start in range(0, n, batch_size):
-            items = [ds[i] for i in range(start, min(n, start + batch_size))]
+            items = [ds[i] for i in indices[start : start + batch_size]]
             imgs = torch.stack([im for im, _ in items])
             yield tf(imgs).float(), torch.tensor([lab for _, lab in items])
 
-    return info, n, batches()
+    return info, indices, batches()
 
 
 def top_images(
@@ -74,7 +79,8 @@ def top_images(
     store: list[torch.Tensor] = []
     handle = module.register_forward_hook(lambda _m, _i, o: store.append(o.detach()[:, channel]))
     scores, positions, labels = [], [], []
-    info, total, batches = _batches(subject, split, limit=limit)
+    info, indices, batches = _batches(subject, split, limit=limit)
+    total = len(indices)
     bar = tqdm(total=total, desc=f"top-images {name}[{channel}]", unit="img", disable=not progress)
     try:
         with torch.no_grad():
@@ -91,27 +97,28 @@ def top_images(
         bar.close()
         handle.remove()
     scores_t, pos_t, labels_t = torch.cat(scores), torch.cat(positions), torch.cat(labels)
-    top = scores_t.argsort(descending=True)[:k].tolist()
+    order = scores_t.argsort(descending=True)[:k].tolist()
+    top = [indices[i] for i in order]  # sample indices in the split
     w_out = geom.output_shape[-1]
     ds, _ = _dataset(subject, split)
     tf = _pipeline(subject, info.size, info.in_chans)
     shown, patches, units = [], [], []
     rf = geom.receptive_field if isinstance(geom.receptive_field, int) else max(geom.receptive_field or (1,))
     rf = rf if not geom.global_rf else max(subject.input_size[1:])
-    for i in top:
+    for j, i in zip(order, top):
         img = _display(tf(ds[i][0][None]).float()[0], subject)
-        r, c = divmod(int(pos_t[i]), w_out)
+        r, c = divmod(int(pos_t[j]), w_out)
         cy, cx = unit_centre(geom, r, c)
         patches.append(_crop(img, cy, cx, rf))
         shown.append(img)
         units.append((r, c))
     paths = []
     if out_dir is not None:
-        paths.append(_top_figure(subject, name, geom, channel, top, scores_t, labels_t, shown, patches, units,
+        paths.append(_top_figure(subject, name, geom, channel, top, scores_t[order], labels_t[order], shown, patches, units,
                                  split=split, total=total, rf=rf, out_dir=out_dir))  # fmt: skip
     return Visual(
         "top-images",
-        {"indices": np.array(top), "activations": scores_t[top].numpy(), "patches": np.stack(patches)},
+        {"indices": np.array(top), "activations": scores_t[order].numpy(), "patches": np.stack(patches)},
         paths,
         {"layer": name, "channel": channel, "split": split, "images_scanned": total},
     )
@@ -137,9 +144,9 @@ def _top_figure(subject, name, geom, channel, top, scores, labels, shown, patche
     fig, axes = plt.subplots(2, k, figsize=(1.35 * k + 0.4, 3.6), squeeze=False, layout="constrained")
     for j, i in enumerate(top):
         cls = (
-            subject.classes[int(labels[i])] if int(labels[i]) < len(subject.classes) else str(int(labels[i]))
+            subject.classes[int(labels[j])] if int(labels[j]) < len(subject.classes) else str(int(labels[j]))
         )
-        show_image(axes[0, j], patches[j], title=f"#{i} ({cls})\n{float(scores[i]):.3g}")
+        show_image(axes[0, j], patches[j], title=f"#{i} ({cls})\n{float(scores[j]):.3g}")
         show_image(axes[1, j], shown[j])
         _rf_square(axes[1, j], geom, *units[j])
     axes[0, 0].set_ylabel(f"{rf}x{rf} patch", fontsize=8)
@@ -166,7 +173,7 @@ def embedding(
             f"embedding needs a model with forward_head(pre_logits=True); {subject.name} has none"
         )
     feats, labels = [], []
-    _info, _n, batches = _batches(subject, split, limit=limit)
+    _info, _indices, batches = _batches(subject, split, limit=limit)
     with torch.no_grad():
         for x, y in batches:
             feats.append(head(subject.model.forward_features(x), pre_logits=True).flatten(1).float())

@@ -399,3 +399,32 @@ def check_channel(geom: LayerGeometry, channel: int | None) -> None:
     n = geom.output_shape[1]
     if not 0 <= channel < n:
         raise ValueError(f"channel {channel} out of range: {geom.name} has {n} channels (0..{n - 1})")
+
+
+def place_maps(maps: torch.Tensor, geom: LayerGeometry, size: tuple[int, int]) -> torch.Tensor:
+    """Return layer maps (N, h, w) resampled to the input (N, H, W) where the units actually sit.
+
+    Unit (i, j) is put at the centre of its receptive field, ``start + jump·(i, j)`` from
+    the analyzer, and values in between are interpolated bilinearly (held constant beyond
+    the outermost units). A plain resize would spread the h units evenly over the image,
+    which misplaces them by up to half a stride where padding is uneven (ResNet's layer4:
+    16 px at 224x224; LeNet-5 padding 28x28 digits to 32x32).
+    """
+    n, h, w = maps.shape
+    if geom.jump is None or geom.start is None:
+        return torch.nn.functional.interpolate(
+            maps[:, None], size=size, mode="bilinear", align_corners=False
+        )[:, 0]
+    (jy, jx), (sy, sx) = _pair(geom.jump), _pair(geom.start)
+    ys = (torch.arange(size[0], dtype=torch.float64) - sy) / jy  # fractional unit row of each input row
+    xs = (torch.arange(size[1], dtype=torch.float64) - sx) / jx
+    gy = (
+        (2 * ys / max(h - 1, 1) - 1) if h > 1 else torch.zeros_like(ys)
+    )  # grid_sample's [-1, 1], align_corners
+    gx = (2 * xs / max(w - 1, 1) - 1) if w > 1 else torch.zeros_like(xs)
+    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1).to(maps.dtype)  # (H, W, 2) as (x, y)
+    grid = grid[None].expand(n, -1, -1, -1)
+    out = torch.nn.functional.grid_sample(
+        maps[:, None], grid, mode="bilinear", padding_mode="border", align_corners=True
+    )
+    return out[:, 0]
