@@ -148,8 +148,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--patch", type=int, default=None, help="occlusion: side of the grey square (default side/7)"
     )
-    p.add_argument("--stride", type=int, default=None, help="occlusion: step of the square (default patch/2)")
-    p.add_argument("--steps", type=int, default=32, help="integrated gradients: integration steps")
+    p.add_argument(
+        "--stride", type=int, default=None, help="occlusion: step of the square (default: the patch)"
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=16,
+        help="integrated gradients: Gauss-Legendre steps (raise if the error is large)",
+    )
     p.add_argument(
         "--samples", type=int, default=16, help="erf: random inputs to average when no image is given"
     )

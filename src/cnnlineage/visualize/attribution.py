@@ -162,7 +162,7 @@ def integrated_gradients(
     examples: Sequence[Example],
     *,
     target: int | None = None,
-    steps: int = 32,
+    steps: int = 16,
     out_dir: str | os.PathLike | None = None,
 ) -> Visual:
     """Return integrated gradients summed over channels (N, H, W) from a black baseline, with the completeness error."""
@@ -212,7 +212,7 @@ def occlusion(
 
     c, h, w = subject.input_size
     patch = patch or max(2, round(min(h, w) / 7))  # the occluder: about a seventh of the side by default
-    stride = stride or max(1, patch // 2)
+    stride = stride or patch  # non-overlapping squares: 7x7 = 49 forward passes; --stride for finer maps
     if not 1 <= patch <= min(h, w) or stride < 1:
         raise ValueError(
             f"occlusion patch must be 1..{min(h, w)} and stride >= 1, got patch {patch}, stride {stride}"

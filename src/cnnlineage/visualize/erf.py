@@ -125,10 +125,14 @@ def _figure(subject, field, geom, info, examples, *, out_dir) -> os.PathLike:  #
     ax = axes[0, -1]
     peak = float(field.max()) or 1.0
     im = ax.imshow(field / peak, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xlim(-0.5, field.shape[1] - 0.5)
-    ax.set_ylim(field.shape[0] - 0.5, -0.5)
+    (cy, cx), trf = info["centre"], info["theoretical_rf"] or (0, 0)
+    # widen the view to show the whole theoretical square where it overhangs the image
+    x0, x1 = min(-0.5, cx - trf[1] / 2 - 2), max(field.shape[1] - 0.5, cx + trf[1] / 2 + 2)
+    y0, y1 = min(-0.5, cy - trf[0] / 2 - 2), max(field.shape[0] - 0.5, cy + trf[0] / 2 + 2)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y1, y0)
+    ax.set_facecolor("0.85")  # outside the image
     _rf_square(ax, geom, info["unit"][1], info["unit"][2], color="cyan")
-    cy, cx = info["centre"]
     s = info["side_95"]
     import matplotlib.patches as mpatches
 
