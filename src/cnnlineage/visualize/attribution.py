@@ -319,10 +319,10 @@ def _rf_square(ax, geom, row: int, col: int, *, color: str = "red") -> None:  # 
     """Draw the theoretical receptive field of unit (row, col) of a layer as a square."""
     import matplotlib.patches as mpatches
 
-    if geom.receptive_field is None or geom.global_rf:
+    square = geom.square()
+    if square is None:
         return
-    rf = geom.receptive_field
-    rh, rw = (rf, rf) if isinstance(rf, int) else rf
+    rh, rw = square
     cy, cx = unit_centre(geom, row, col)
     # pixel i covers [i - 0.5, i + 0.5] in imshow's coordinates
     ax.add_patch(

@@ -103,8 +103,7 @@ def top_images(
     ds, _ = _dataset(subject, split)
     tf = _pipeline(subject, info.size, info.in_chans)
     shown, patches, units = [], [], []
-    rf = geom.receptive_field if isinstance(geom.receptive_field, int) else max(geom.receptive_field or (1,))
-    rf = rf if not geom.global_rf else max(subject.input_size[1:])
+    rf = max(geom.square() or subject.input_size[1:])  # the patch: the unit's field (whole image if none)
     for j, i in zip(order, top):
         img = _display(tf(ds[i][0][None]).float()[0], subject)
         r, c = divmod(int(pos_t[j]), w_out)

@@ -74,10 +74,9 @@ def erf(
         grads.append(ng.attribute(chunk.clone().requires_grad_(True), neuron_selector=unit).detach())
     field = (
         torch.cat(grads).abs().sum(1).mean(0).numpy()
-    )  # (H, W): mean over inputs of |grad| summed over colours
+    )  # (H, W): mean |grad| over inputs, summed over colours
     centre = unit_centre(geom, cy, cx)
-    rf = geom.receptive_field
-    rf_hw = None if rf is None or geom.global_rf else ((rf, rf) if isinstance(rf, int) else tuple(rf))
+    rf_hw = geom.square()  # where the field is global (SE gates, attention): the convolutional paths' field
     inside = mass_inside(field, centre, rf_hw) if rf_hw else 1.0
     side95 = effective_side(field, centre, 0.95)
     info = dict(layer=name, unit=(channel, cy, cx), centre=centre, theoretical_rf=rf_hw, mass_inside_rf=inside,
@@ -152,6 +151,10 @@ def _figure(subject, field, geom, info, examples, *, out_dir) -> os.PathLike:  #
         show_image(axes[0, 0], examples[0].display, title=f"input: {examples[0].name}")
     trf = info["theoretical_rf"]
     trf_text = "whole input (global)" if trf is None else f"{trf[0]}x{trf[1]} px (cyan)"
+    if geom.global_rf and trf is not None:
+        trf_text = (
+            f"is the whole input (global gates); the convolutional paths' field {trf[0]}x{trf[1]} px (cyan)"
+        )
     fig.suptitle(f"{subject.label}: effective receptive field (Luo et al. 2016)", fontsize=10)
     lines = [
         f"{info['layer']}: {geom.describe()}; averaged over {info['inputs']}",

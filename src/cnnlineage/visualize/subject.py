@@ -89,12 +89,20 @@ class LayerGeometry:
     jump: float | tuple[float, float] | None  # distance in input pixels between neighbouring units
     start: float | tuple[float, float] | None  # input coordinate of the centre of unit 0
     global_rf: bool  # the unit sees the whole input (after attention, global pooling, ...)
+    local_rf: int | tuple[int, int] | None = None  # field through the convolution and pooling paths alone
+
+    def square(self) -> tuple[int, int] | None:
+        """Return the (H, W) field to draw: the theoretical one, or the convolutional paths' where it is global."""
+        rf = self.local_rf if self.global_rf else self.receptive_field
+        return None if rf is None else (rf, rf) if isinstance(rf, int) else tuple(rf)
 
     def describe(self) -> str:
         """Return "64x56x56, receptive field 11 px, stride 4" for a title."""
         shape = "x".join(str(s) for s in self.output_shape[1:])
         if self.global_rf:
-            return f"{shape}, receptive field: whole input"
+            local = self.square()
+            conv = f" (convolutional paths {local[0]} px)" if local else ""
+            return f"{shape}, receptive field: whole input{conv}"
         if self.receptive_field is None:
             return shape
         rf = (
@@ -322,7 +330,9 @@ def layer_geometry(subject: Subject, name: str) -> LayerGeometry:
         find_layer(subject.model, name)  # unknown: the nearest-first error
         raise ValueError(f"layer {name!r} of {subject.name} is not called in the forward pass")
     r = rows[-1]
-    return LayerGeometry(name, tuple(r.output_shape), r.receptive_field, r.jump, r.start, r.global_rf)
+    return LayerGeometry(
+        name, tuple(r.output_shape), r.receptive_field, r.jump, r.start, r.global_rf, r.local_rf
+    )
 
 
 def resolve_target(subject: Subject, target: str | int | None) -> int | None:
