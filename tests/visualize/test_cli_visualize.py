@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from cnnlineage.cli import main
@@ -19,6 +20,9 @@ def photo(tmp_path_factory):
     Image.fromarray(a, "RGBA").save(d / "bar.png")
     Image.fromarray(a[..., 0], "L").save(d / "bar.jpg")
     (d / "notes.png").write_text("not an image")
+    torch.save(
+        {"state_dict": {"w": torch.zeros(2)}}, d / "plain.pt"
+    )  # a weights file, not a train checkpoint
     return d
 
 
@@ -77,6 +81,10 @@ def test_image_note_states_the_resize(lenet, photo):
         (["filters", "CKPT", "IMAGES/bar.png"], "filters takes no image files"),
         (["saliency", "resnet5"], "unknown model 'resnet5'"),
         (["saliency", "runs/x/best.pt"], "no checkpoint file runs/x/best.pt"),
+        (
+            ["saliency", "IMAGES/plain.pt"],
+            "plain.pt is not a cnnlineage training checkpoint (missing model, model_name",
+        ),
         (["top-images", "lenet5"], "lenet5 is a bare model with no data set: pass --data NAME"),
     ],
 )

@@ -87,6 +87,7 @@ def filters(
         cmap="RdBu_r",
         cbar_label=cbar,
         shared_scale=not rgb,
+        symmetric=True,
         max_cols=12 if shown > 48 else 8,
         tile_inches=0.9 if shown > 48 else 1.2,
     )
@@ -112,7 +113,7 @@ def features(
     The grid shows the ``max_maps`` most active channels (by their largest value), or only
     ``channel``, on one colour scale; the title gives the layer's output shape and receptive
     field from the analyzer. ``layers`` defaults to the model's stages (``feature_info``)
-    that have a spatial output.
+    that have a spatial output (H·W > 1).
     """
     if not examples:
         raise ValueError("features needs an image: give image files or data set sample indices")
@@ -120,9 +121,9 @@ def features(
         names = list(layers)
     else:
         stages = [f["module"] for f in getattr(subject.model, "feature_info", []) if "module" in f]
-        names = [n for n in stages if len(layer_geometry(subject, n).output_shape) == 4] or [
-            default_layer(subject)
-        ]
+        shapes = {n: layer_geometry(subject, n).output_shape for n in stages}
+        names = [n for n in stages if len(shapes[n]) == 4 and shapes[n][2] * shapes[n][3] > 1]
+        names = names or [default_layer(subject)]
     geoms = [spatial_geometry(subject, n, kind="features") for n in names]
     for g in geoms:
         check_channel(g, channel)

@@ -97,6 +97,7 @@ def grid_figure(
     max_cols: int = 8,
     tile_inches: float = 1.3,
     images: int = 0,
+    symmetric: bool = False,
 ):
     """Return a figure with the tiles (H, W) or (H, W, 3) in a grid; one colour bar when scales are shared.
 
@@ -118,6 +119,9 @@ def grid_figure(
     if shared_scale and n:
         vmin = min(float(np.min(t)) for t in tiles[images:])
         vmax = max(float(np.max(t)) for t in tiles[images:])
+        if symmetric:  # zero in the middle of the colour map
+            vmax = max(abs(vmin), abs(vmax))
+            vmin = -vmax
     im = None
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
