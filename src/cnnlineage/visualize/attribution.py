@@ -150,7 +150,7 @@ def gradcam(
     paths = []
     if out_dir is not None:
         paths = _maps_figure(subject, examples, maps, targets, probs, method=f"Grad-CAM at {name}",
-                             cbar=r"ReLU($\sum_k \alpha_k A^k$), at the units' centres", notes=[f"{name}: {geom.describe()}"],
+                             cbar=r"ReLU($\Sigma_k\,\alpha_k A^k$) at the units' centres", notes=[f"{name}: {geom.describe()}"],
                              out_dir=out_dir, stem=f"gradcam-{name}")  # fmt: skip
     return Visual("gradcam", {"gradcam": maps, "layer_map": cam[:, 0].detach().numpy()}, paths,
                   {"layer": name, "targets": targets})  # fmt: skip
