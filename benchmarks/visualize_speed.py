@@ -129,6 +129,7 @@ def main() -> None:
         model = {"attention": "vit_b_16", "top-images": "lenet5, 5,000 mnist5k"}.get(kind, "resnet50")
         rows.append({"kind": kind, "model": model, "cpu_s": c, "wall_s": w, "ratio_to_fwd_bwd": ratio})
         print(f"| {kind} | {model} | {c:.2f} | {w:.2f} | " + (f"{ratio:.1f}x |" if ratio else "- |"))
+    print(f"figures: {out}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

@@ -7,7 +7,8 @@ papers do, and draws the figures.
 
 - Deconvnet — Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks",
   ECCV 2014, arXiv:1311.2901: one unit's activation (the strongest of a channel, all others
-  zeroed) projected back to pixels, ReLUs applied to the backward signal. Guided
+  zeroed) projected back to pixels, ReLUs applied to the backward signal; max-pooling's
+  backward routes through the forward pass's argmax, the paper's unpooling "switches". Guided
   backpropagation (Springenberg et al. 2015, arXiv:1412.6806) is drawn beside it. Both
   rules are defined for ReLU modules; a model with other activations (LeNet-5's tanh,
   GELU) gets the plain gradient through them, and the figure says how many ReLUs were used.
