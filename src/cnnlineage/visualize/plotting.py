@@ -65,7 +65,8 @@ def heatmap_panel(
     ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     if symmetric:
         m = float(np.abs(heat).max()) or 1.0
-        im = ax.imshow(heat, cmap="RdBu_r", vmin=-m, vmax=m, alpha=alpha, interpolation="bilinear")
+        # signed maps: more opaque, so that white (zero) and the reds stay readable over a black background
+        im = ax.imshow(heat, cmap="RdBu_r", vmin=-m, vmax=m, alpha=max(alpha, 0.75), interpolation="bilinear")
     else:
         im = ax.imshow(heat, cmap=cmap, alpha=alpha, interpolation="bilinear")
     ax.set_xticks([])
