@@ -83,7 +83,7 @@ def test_image_note_states_the_resize(lenet, photo):
         (["saliency", "runs/x/best.pt"], "no checkpoint file runs/x/best.pt"),
         (
             ["saliency", "IMAGES/plain.pt"],
-            "plain.pt is not a cnnlineage training checkpoint (missing model, model_name",
+            "plain.pt is not a checkpoint written by `cnnlineage train` (it has no model, model_name",
         ),
         (["top-images", "lenet5"], "lenet5 is a bare model with no data set: pass --data NAME"),
     ],
