@@ -14,12 +14,12 @@ import sys
 from collections.abc import Sequence
 
 from ..common import format_table, human_count
-from . import analysis, models, search, train
+from . import analysis, models, search, site, train
 
 __all__ = ["build_parser", "format_table", "human_count", "main"]
 
 # One module per capability, in the order `cnnlineage --help` lists them.
-_COMMAND_MODULES = [models, analysis, train, search]
+_COMMAND_MODULES = [models, analysis, train, search, site]
 
 
 def build_parser() -> argparse.ArgumentParser:
