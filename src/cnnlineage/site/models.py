@@ -37,6 +37,7 @@ class ModelData:
     by_stage: list[dict[str, Any]] = field(default_factory=list)  # params/MACs per stage, for the charts
     by_type: list[dict[str, Any]] = field(default_factory=list)  # params/MACs per layer type
     error: str | None = None  # why there is no profile
+    outside_rows: int = 0  # parameters in no row: held by a composite module and used in functional calls
 
 
 def card_dict(card: Any) -> dict[str, Any]:
@@ -89,10 +90,30 @@ def model_data(name: str, profile_model: bool = True) -> ModelData:
     data.totals = prof.totals()
     data.n_rows = len(prof.rows)
     data.tree = layer_tree(prof.rows)
-    data.stages = stages(getattr(model, "feature_info", None) or [], prof.rows)
+    owners = param_owners(model) if model is not None else None
+    data.stages = stages(getattr(model, "feature_info", None) or [], prof.rows, owners)
     data.by_stage = [{"name": s["label"], "params": s["params"], "macs": s["macs"]} for s in data.stages]
-    data.by_type = by_type(prof.rows)
+    data.by_type = by_type(prof.rows, owners=owners)
+    data.outside_rows = prof.total_params - sum(r.params for r in prof.rows)
     return data
+
+
+def param_owners(model: Any) -> list[tuple[str, str, int]]:
+    """Return (module path, module type, parameter count) for every module that holds parameters itself.
+
+    Parameters shared between modules count once, for the first holder.
+    """
+    seen: set[int] = set()
+    out = []
+    for path, m in model.named_modules():
+        n = 0
+        for p in m.parameters(recurse=False):
+            if id(p) not in seen:
+                seen.add(id(p))
+                n += p.numel()
+        if n:
+            out.append((path, type(m).__name__, n))
+    return out
 
 
 def _profile(name: str):  # noqa: ANN202
@@ -185,11 +206,27 @@ def _under(name: str, module: str) -> bool:
     return name == module or name.startswith(module + ".")
 
 
-def stages(feature_info: list[dict[str, Any]], rows: list) -> list[dict[str, Any]]:
+def _first_rows(rows: list) -> dict[str, int]:
+    """Return, for every module path that appears in a row's name, the index of its first row."""
+    first: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        parts = r.name.split(".")
+        for k in range(1, len(parts) + 1):
+            first.setdefault(".".join(parts[:k]), i)
+    return first
+
+
+def stages(
+    feature_info: list[dict[str, Any]], rows: list, owners: list[tuple[str, str, int]] | None = None
+) -> list[dict[str, Any]]:
     """Return the stages marked by ``feature_info`` with their cost: each covers the rows after the previous stage's last one.
 
     The rows before the first stage's end form the first stage (the stem with it); rows
-    after the last stage form the head.
+    after the last stage form the head. MACs are the rows' sums. Parameters go to the
+    stage where the module holding them first runs (``owners``, from :func:`param_owners`),
+    so weights a composite module uses in functional calls (ViT's attention projections)
+    count too; those of modules that never appear in a row (a class token, position
+    embeddings) form a last line of their own. Without ``owners``, the rows' parameters.
     """
     out = []
     start = 0
@@ -213,16 +250,46 @@ def stages(feature_info: list[dict[str, Any]], rows: list) -> list[dict[str, Any
         out.append({"label": "head", "module": "(after the last stage)", "channels": None, "reduction": None,
                     "output": _shape(rows[-1].output_shape), "params": sum(r.params for r in span),
                     "macs": sum(r.macs for r in span), "rows": len(span), "missing": False})  # fmt: skip
+    if out and owners is not None:
+        ends, k = [], 0
+        for s in out:
+            k += s["rows"]
+            ends.append(k)
+        first = _first_rows(rows)
+        for s in out:
+            s["params"] = 0
+        outside = 0
+        for path, _, n in owners:
+            i = first.get(path)
+            if i is None:
+                outside += n
+                continue
+            j = next(j for j, e in enumerate(ends) if i < e or j == len(ends) - 1)
+            while out[j]["missing"] and j + 1 < len(out):
+                j += 1
+            out[j]["params"] += n
+        if outside:
+            out.append({"label": "outside any layer", "module": "(parameters of modules with no row of their own)",
+                        "channels": None, "reduction": None, "output": "", "params": outside, "macs": 0, "rows": 0,
+                        "missing": False})  # fmt: skip
     return out
 
 
-def by_type(rows: list, top: int = 8) -> list[dict[str, Any]]:
-    """Return parameters and MACs summed per layer type, the ``top`` largest by MACs then parameters, the rest as 'other'."""
+def by_type(
+    rows: list, top: int = 8, *, owners: list[tuple[str, str, int]] | None = None
+) -> list[dict[str, Any]]:
+    """Return parameters and MACs summed per layer type, the ``top`` largest by MACs then parameters, the rest as 'other'.
+
+    MACs come from the rows (functional operators by name, e.g. ``addmm``); parameters
+    from ``owners`` (the type of the module holding them) when given, else from the rows.
+    """
     acc: dict[str, list[int]] = {}
     for r in rows:
         a = acc.setdefault(r.type, [0, 0])
-        a[0] += r.params
+        a[0] += r.params if owners is None else 0
         a[1] += r.macs
+    for _, typ, n in owners or ():
+        acc.setdefault(typ, [0, 0])[0] += n
     items = sorted(acc.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))
     items = [kv for kv in items if kv[1][0] or kv[1][1]]
     out = [{"name": k, "params": v[0], "macs": v[1]} for k, v in items[:top]]
