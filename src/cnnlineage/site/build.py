@@ -67,7 +67,15 @@ def _env():  # noqa: ANN202
     env.filters["human"] = lambda v: "" if v is None else human_count(v)
     env.filters["pct"] = lambda v, total: f"{100 * v / total:.1f}" if total else "0"
     env.filters["mib"] = lambda v: "" if v is None else f"{v / 2**20:,.2f} MiB"
+    env.filters["sig"] = _sig
     return env
+
+
+def _sig(v: float | None) -> str:
+    """Return a figure with three significant digits below 10 (0.000416, 0.714, 4.09), else one decimal."""
+    if v is None:
+        return ""
+    return f"{v:,.1f}" if abs(v) >= 10 else f"{v:.3g}"
 
 
 def build_site(

@@ -221,33 +221,44 @@ def layout(
         years.append((y, next_row, last))
         next_row = last + 1
 
-    # x: nodes sit near the mean x of their parents, in slots no closer than node_w + gap
+    # x: a downward sweep puts nodes near the mean x of their parents, then sweeps that also weigh the
+    # children pull long edges straight (the barycentre heuristic of layered graph drawing)
     slot = node_w + gap
+    children: dict[str, list[str]] = {n: [] for n in nodes}
+    for e in edges:
+        children[e.parent].append(e.child)
     per_row: dict[int, list[str]] = {}
     for n in nodes:
         per_row.setdefault(row[n], []).append(n)
-    width_slots = max(len(v) for v in per_row.values()) if per_row else 1
-    width_slots = max(width_slots, 6)
+    width_slots = max(6, max((len(v) for v in per_row.values()), default=1))
     inner = width_slots * slot
     x: dict[str, float] = {}
+
+    def place(members: list[str], want: dict[str, float]) -> None:
+        members.sort(key=lambda n: (want[n], order.get(n, 0)))
+        pos: list[float] = []
+        for n in members:
+            pos.append(max(want[n], pos[-1] + slot if pos else slot / 2))
+        overflow = pos[-1] - (inner - slot / 2)
+        if overflow > 0:  # shift left, keeping the spacing
+            pos = [max(p - overflow, slot / 2 + i * slot) for i, p in enumerate(pos)]
+        x.update(zip(members, pos))
+
     for r in sorted(per_row):
         members = per_row[r]
         want = {}
         for i, n in enumerate(members):
             px = [x[p] for p in parents[n] if p in x]
             want[n] = sum(px) / len(px) if px else (i + 0.5) * inner / len(members)
-        members.sort(key=lambda n: (want[n], order.get(n, 0)))
-        pos = []
-        for n in members:
-            lo = pos[-1] + slot if pos else slot / 2
-            pos.append(max(want[n], lo))
-        overflow = pos[-1] - (inner - slot / 2)
-        if overflow > 0:  # shift left, keeping the spacing
-            pos = [p - overflow for p in pos]
-            for i in range(len(pos)):
-                pos[i] = max(pos[i], slot / 2 + i * slot)
-        for n, p in zip(members, pos):
-            x[n] = p
+        place(members, want)
+    for rows_order in (sorted(per_row, reverse=True), sorted(per_row)):
+        for r in rows_order:
+            members = per_row[r]
+            want = {}
+            for n in members:
+                nb = [x[m] for m in parents[n] + children[n]]
+                want[n] = (x[n] + sum(nb)) / (1 + len(nb))
+            place(members, want)
     lo, hi = min(x.values(), default=0.0), max(x.values(), default=0.0)  # trim the canvas to the nodes
     shift = left + 8 + node_w / 2 - lo
     laid = [LaidNode(n, year[n], row[n], x[n] + shift, 24 + row[n] * row_h + node_h / 2) for n in nodes]

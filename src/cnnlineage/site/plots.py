@@ -8,7 +8,6 @@ filters match to hide points.
 
 from __future__ import annotations
 
-import colorsys
 import json
 import math
 from collections.abc import Sequence
@@ -23,17 +22,23 @@ _LAYOUT = dict(
 )  # fmt: skip
 
 
+# Twenty distinguishable marker colours (matplotlib's tab10 and a darker ten), in family order.
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+            "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+            "#756bb1", "#636363")  # fmt: skip
+
+
+def _mix(hex_color: str, toward: float, target: int) -> str:
+    rgb = [int(hex_color[i : i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (target - c) * toward):02x}" for c in rgb)
+
+
 def family_colors(families: Sequence[str]) -> dict[str, tuple[str, str, str]]:
-    """Return, per family, (light fill, border, marker) colours spread evenly around the hue circle."""
+    """Return, per family, (light fill, dark border, marker) colours; families beyond twenty reuse the palette."""
     out = {}
     for i, f in enumerate(families):
-        h = (i * 0.61803398875) % 1.0  # golden-ratio steps keep neighbouring families apart
-
-        def hexcol(light: float, sat: float, h: float = h) -> str:
-            r, g, b = colorsys.hls_to_rgb(h, light, sat)
-            return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
-
-        out[f] = (hexcol(0.92, 0.65), hexcol(0.32, 0.55), hexcol(0.45, 0.6))
+        base = _PALETTE[i % len(_PALETTE)]
+        out[f] = (_mix(base, 0.85, 255), _mix(base, 0.35, 0), base)
     return out
 
 
@@ -100,7 +105,7 @@ def run_figures(history: list[dict[str, Any]]) -> dict[str, str]:
         (top1, "Top-1 accuracy per epoch", "top-1 (%)"),
     ):
         fig.update_layout(**dict(_LAYOUT, height=360), title=title)
-        fig.update_xaxes(title="epoch")
+        fig.update_xaxes(title="epoch", tickformat="d", dtick=1 if len(history) <= 20 else None)
         fig.update_yaxes(title=y)
     return {"loss": fig_json(loss), "top1": fig_json(top1)}
 
@@ -116,7 +121,7 @@ def runs_overlay(runs: Sequence[Any]) -> dict[str, str]:
     for fig, title, y in ((top1, "Held-out top-1 per epoch, all runs", "top-1 (%)"),
                           (loss, "Training loss per epoch, all runs", "cross-entropy loss")):  # fmt: skip
         fig.update_layout(**dict(_LAYOUT, height=400), title=title)
-        fig.update_xaxes(title="epoch")
+        fig.update_xaxes(title="epoch", tickformat="d")
         fig.update_yaxes(title=y)
     return {"top1": fig_json(top1), "loss": fig_json(loss)}
 
