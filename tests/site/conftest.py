@@ -32,6 +32,12 @@ def site_models():
 
 
 @pytest.fixture(scope="session")
+def run_epochs():
+    """Return the number of epochs of each run trained for the site."""
+    return RUN_EPOCHS
+
+
+@pytest.fixture(scope="session")
 def site_inputs(tmp_path_factory):
     """Return (runs folder, experiments folder) with two real lenet5 runs and one experiment-like directory."""
     root = tmp_path_factory.mktemp("site_inputs")

@@ -188,15 +188,13 @@ def test_compare_plots_one_point_per_model_shown(browser, site_dir, site_models,
     w.close()
 
 
-def test_run_page_shows_the_learning_curve_of_the_run_trained_here(browser, site_dir):
-    from conftest import RUN_EPOCHS
-
+def test_run_page_shows_the_learning_curve_of_the_run_trained_here(browser, site_dir, run_epochs):
     w = Watched(browser)
     page = w.open(_url(site_dir, "runs/lenet5-seed0.html"))
     page.wait_for_selector("#plot-top1 .scatterlayer .point")
     # two curves (train and held-out top-1), one point per epoch each
     assert page.locator("#plot-top1 .scatterlayer .trace").count() == 2
-    assert page.locator("#plot-top1 .scatterlayer .point").count() == 2 * RUN_EPOCHS
+    assert page.locator("#plot-top1 .scatterlayer .point").count() == 2 * run_epochs
     assert page.eval_on_selector("#img-curves", "img => img.complete && img.naturalWidth > 100")
     page = w.open(_url(site_dir, "runs/index.html"))  # both runs overlaid
     page.wait_for_selector("#plot-runs-top1 .scatterlayer .trace")

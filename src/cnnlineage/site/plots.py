@@ -115,13 +115,14 @@ def runs_overlay(runs: Sequence[Any]) -> dict[str, str]:
     import plotly.graph_objects as go
 
     top1, loss = go.Figure(), go.Figure()
+    longest = max((len(r.history) for r in runs), default=0)
     for r in runs:
         _curve(top1, r.history, "test_top1", r.slug)
         _curve(loss, r.history, "train_loss", r.slug)
     for fig, title, y in ((top1, "Held-out top-1 per epoch, all runs", "top-1 (%)"),
                           (loss, "Training loss per epoch, all runs", "cross-entropy loss")):  # fmt: skip
         fig.update_layout(**dict(_LAYOUT, height=400), title=title)
-        fig.update_xaxes(title="epoch", tickformat="d")
+        fig.update_xaxes(title="epoch", tickformat="d", dtick=1 if longest <= 20 else None)
         fig.update_yaxes(title=y)
     return {"top1": fig_json(top1), "loss": fig_json(loss)}
 
