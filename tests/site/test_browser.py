@@ -81,6 +81,36 @@ def test_home_from_disk_click_to_a_model_and_back(browser, site_dir, shots):
     page.go_back()
     page.wait_for_load_state("load")
     assert page.url.endswith("/index.html")
+    page.focus('#lineage a.node[data-name="lenet5"]')  # keyboard: focus a box, Enter follows it
+    assert page.locator("#lineage path.edge.hot").count() >= 1  # its arrows light up
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("load")
+    assert page.url.endswith("/models/lenet5.html")
+    w.close()
+
+
+def _luminance(rgb: str) -> float:
+    vals = [int(v) / 255 for v in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3]]
+    lin = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in vals]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def test_text_contrast_meets_wcag_aa(browser, site_dir):
+    # WCAG 2.1 contrast ratio (L1 + 0.05) / (L2 + 0.05) >= 4.5 for body-size text, on the nearest opaque background
+    w = Watched(browser)
+    page = w.open(_url(site_dir, "models/resnet18.html"))
+    pairs = page.evaluate("""() => {
+      const bg = (el) => { for (; el; el = el.parentElement) { const c = getComputedStyle(el).backgroundColor;
+        if (c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') return c; } return 'rgb(255, 255, 255)'; };
+      const sels = ['body', 'p.lead', '.muted', 'main a', 'header nav a', 'table.data td', 'table.data thead th',
+                    '.tree .p', 'table.bars thead th', 'footer', 'pre code', '.ok', 'nav.crumbs'];
+      return sels.map((s) => { const el = document.querySelector(s);
+        return el ? [s, getComputedStyle(el).color, bg(el)] : [s, null, null]; });
+    }""")
+    for sel, fg, bg in pairs:
+        assert fg, f"{sel} not found"
+        hi, lo = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+        assert (hi + 0.05) / (lo + 0.05) >= 4.5, f"{sel}: {fg} on {bg}"
     w.close()
 
 

@@ -177,3 +177,28 @@ def test_usage_errors(argv, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_model_pages_list_only_commands_this_installation_has(tmp_path):
+    build_site(out=tmp_path / "a", models=["lenet5", "resnet20", "resnet18"], quick=True,
+               commands={"train", "summary", "info", "export"})  # fmt: skip
+    lenet = (tmp_path / "a" / "models" / "lenet5.html").read_text()
+    assert "cnnlineage train lenet5 --epochs 5" in lenet and "cnnlineage export lenet5 --format onnx" in lenet
+    assert "--data shapes10" in (tmp_path / "a" / "models" / "resnet20.html").read_text()  # 3x32x32 input
+    assert (
+        "--data imagefolder" in (tmp_path / "a" / "models" / "resnet18.html").read_text()
+    )  # 3x224x224 input
+    build_site(out=tmp_path / "b", models=["lenet5"], quick=True, commands={"train", "summary", "info"})
+    assert "cnnlineage export" not in (tmp_path / "b" / "models" / "lenet5.html").read_text()
+
+
+def test_missing_site_extra_is_a_clear_error(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "plotly" else real(name, *a)
+    )
+    with pytest.raises(ValueError, match=r"needs plotly.*pip install 'cnnlineage\[site\]'"):
+        build_site(out=tmp_path / "s", models=["lenet5"], quick=True)
+    assert not (tmp_path / "s").exists()

@@ -55,6 +55,16 @@ def _check_out(out: Path) -> None:
         )
 
 
+def _check_extra() -> None:
+    from importlib.util import find_spec
+
+    missing = [m for m in ("jinja2", "plotly", "markdown") if find_spec(m) is None]
+    if missing:
+        raise ValueError(
+            f"the site needs {', '.join(missing)}, which is not installed: pip install 'cnnlineage[site]'"
+        )
+
+
 def _env():  # noqa: ANN202
     import jinja2
 
@@ -99,6 +109,7 @@ def build_site(
     from ..registry import list_models, model_info
 
     t0 = time.perf_counter()
+    _check_extra()
     out = Path(out)
     _check_out(out)
     names = list(models) if models is not None else list_models()
