@@ -83,8 +83,8 @@ def test_home_from_disk_click_to_a_model_and_back(browser, site_dir, shots):
     assert page.url.endswith("/index.html")
     page.focus('#lineage a.node[data-name="lenet5"]')  # keyboard: focus a box, Enter follows it
     assert page.locator("#lineage path.edge.hot").count() >= 1  # its arrows light up
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("load")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     assert page.url.endswith("/models/lenet5.html")
     w.close()
 
