@@ -126,9 +126,12 @@ def test_missing_and_empty_inputs_warn_and_the_pages_say_so(tmp_path, capsys):
     runs = (out / "runs" / "index.html").read_text()
     assert "does not exist" in runs and "No runs found" in runs
     assert "does not exist" in (out / "experiments" / "index.html").read_text()
+    (out / "mine.txt").write_text("keep me")
+    rc = main(["site", "--out", str(out), "--quick", "--models", "resnet20"])  # a rebuild over a site is fine
     assert (
-        main(["site", "--out", str(out), "--quick", "--models", "lenet5"]) == 0
-    )  # a rebuild over a site is fine
+        rc == 0 and not (out / "models" / "lenet5.html").exists()
+    )  # written by the earlier build only: removed
+    assert (out / "models" / "resnet20.html").is_file() and (out / "mine.txt").read_text() == "keep me"
 
 
 def test_a_model_whose_profiling_fails_still_gets_a_page(tmp_path, capsys, monkeypatch):

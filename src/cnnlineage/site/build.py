@@ -35,6 +35,7 @@ class SiteReport:
 
     out: Path
     pages: list[Path] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)  # every file written: pages, copied figures, assets
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     models: int = 0
@@ -143,6 +144,7 @@ def build_site(
         depth = rel.count("/")
         html = env.get_template(template).render(root="../" * depth, **common, **ctx)
         report.pages.append(atomic_write_text(out / rel, html))
+        report.files.append(report.pages[-1])
 
     rows = [_compare_row(data[n]) for n in names]
     page("index.html", "index.html", nav="lineage", title="The lineage", graph=layout(names, cards, edges),
@@ -158,14 +160,31 @@ def build_site(
     page("compare.html", "compare.html", nav="compare", title="Compare", rows=rows, families=families,
          figs=plots.lineage_figures(rows, colors), plots=True)  # fmt: skip
     page("search.html", "search.html", nav="search", title="Search models", names=names, data=data)
-    _write_runs(page, out, run_list, list(runs), set(names))
-    _write_experiments(page, out, exp_list, list(experiments))
-    _write_assets(out)
+    _write_runs(page, out, run_list, list(runs), set(names), report.files)
+    _write_experiments(page, out, exp_list, list(experiments), report.files)
+    _write_assets(out, report.files)
     report.seconds = time.perf_counter() - t0
+    files = sorted({p.relative_to(out).as_posix() for p in report.files})
+    _remove_stale(out, files)
     marker = {"generator": "cnnlineage site", "version": __version__, "models": len(names),
-              "runs": len(run_list), "experiments": len(exp_list), "quick": quick}  # fmt: skip
+              "runs": len(run_list), "experiments": len(exp_list), "quick": quick, "files": files}  # fmt: skip
     atomic_write_text(out / MARKER, json.dumps(marker, indent=1) + "\n")
     return report
+
+
+def _remove_stale(out: Path, files: list[str]) -> None:
+    """Remove the files an earlier build of this site wrote (listed in its marker) that this build did not."""
+    try:
+        old = json.loads((out / MARKER).read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return
+    keep = set(files)
+    for rel in old:
+        p = out / rel
+        if rel not in keep and isinstance(rel, str) and ".." not in Path(rel).parts and p.is_file():
+            p.unlink()
+            if p.parent != out and not any(p.parent.iterdir()):
+                p.parent.rmdir()
 
 
 def _compare_row(d: ModelData) -> dict[str, Any]:
@@ -226,24 +245,30 @@ def _commands(d: ModelData, available: set[str]) -> list[tuple[str, str]]:
     return out
 
 
-def _copy(src: Path, dest: Path) -> str | None:
+def _copy(src: Path, dest: Path, written: list[Path]) -> str | None:
     """Copy ``src`` to ``dest`` atomically; return None, or why it could not be copied."""
     try:
         atomic_write_bytes(dest, src.read_bytes())
+        written.append(dest)
     except OSError as e:
         return f"{src} could not be copied ({e.strerror})"
     return None
 
 
 def _write_runs(
-    page: Callable[..., None], out: Path, runs: list[Run], given: list[Any], known: set[str]
+    page: Callable[..., None],
+    out: Path,
+    runs: list[Run],
+    given: list[Any],
+    known: set[str],
+    written: list[Path],
 ) -> None:
     missing = [str(p) for p in given if not Path(p).is_dir()]
     for r in runs:
         (out / "runs" / r.slug).mkdir(parents=True, exist_ok=True)
         shown = {}
         for key, src in r.images.items():
-            err = _copy(src, out / "runs" / r.slug / src.name)
+            err = _copy(src, out / "runs" / r.slug / src.name, written)
             if err:
                 r.notes.append(err)
             else:
@@ -268,7 +293,9 @@ def _fmt(v: Any) -> str:
 _IMG = re.compile(r'<img([^>]*?)src="([^"]*)"([^>]*)>')
 
 
-def markdown_html(text: str, base: Path, dest: Path, prefix: str, notes: list[str]) -> tuple[str, set[str]]:
+def markdown_html(
+    text: str, base: Path, dest: Path, prefix: str, notes: list[str], written: list[Path]
+) -> tuple[str, set[str]]:
     """Return (Markdown rendered as HTML, names of the figures it shows); raw HTML is escaped, images are copied.
 
     Relative images are copied from ``base`` into ``dest`` and linked as ``prefix/name``;
@@ -295,7 +322,7 @@ def markdown_html(text: str, base: Path, dest: Path, prefix: str, notes: list[st
         if not path.is_file():
             notes.append(f"figure {src} is missing")
             return f'<span class="note">[missing figure: {html.escape(src)}]</span>'
-        err = _copy(path, dest / path.name)
+        err = _copy(path, dest / path.name, written)
         if err:
             notes.append(err)
         used.add(path.name)
@@ -305,7 +332,7 @@ def markdown_html(text: str, base: Path, dest: Path, prefix: str, notes: list[st
 
 
 def _write_experiments(
-    page: Callable[..., None], out: Path, exps: list[ExperimentDir], given: list[Any]
+    page: Callable[..., None], out: Path, exps: list[ExperimentDir], given: list[Any], written: list[Path]
 ) -> None:
     missing = [str(p) for p in given if not Path(p).is_dir()]
     for e in exps:
@@ -313,16 +340,16 @@ def _write_experiments(
         dest.mkdir(parents=True, exist_ok=True)
         sections, used = [], set()
         for fname, text in e.markdown:
-            body, u = markdown_html(text, e.path, dest, e.slug, e.notes)
+            body, u = markdown_html(text, e.path, dest, e.slug, e.notes, written)
             sections.append((fname, body))
             used |= u
         extra = []
         for img in e.images:
-            if img.name not in used and not _copy(img, dest / img.name):
+            if img.name not in used and not _copy(img, dest / img.name, written):
                 extra.append(f"{e.slug}/{img.name}")
         results_link = None
         if e.results_file is not None and e.results_file.stat().st_size < 20 * 2**20:
-            if not _copy(e.results_file, dest / "results.json"):
+            if not _copy(e.results_file, dest / "results.json", written):
                 results_link = f"{e.slug}/results.json"
         page(f"experiments/{e.slug}.html", "experiment.html", nav="experiments", title=e.title, e=e,
              sections=sections, extra_images=extra, results_link=results_link)  # fmt: skip
@@ -330,7 +357,7 @@ def _write_experiments(
          given=[str(p) for p in given], missing=missing)  # fmt: skip
 
 
-def _write_assets(out: Path) -> None:
+def _write_assets(out: Path, written: list[Path]) -> None:
     from importlib import resources
 
     pkg = resources.files("cnnlineage.site") / "assets"
@@ -339,9 +366,11 @@ def _write_assets(out: Path) -> None:
         dest = out / "assets" / name
         if not dest.is_file() or dest.read_bytes() != data:
             atomic_write_bytes(dest, data)
+        written.append(dest)
     dest = out / "assets" / "plotly.min.js"
     from plotly.offline import get_plotlyjs
 
     js = get_plotlyjs().encode("utf-8")
     if not dest.is_file() or dest.stat().st_size != len(js):
         atomic_write_bytes(dest, js)
+    written.append(dest)
