@@ -192,6 +192,13 @@ def test_model_pages_list_only_commands_this_installation_has(tmp_path):
         "--data imagefolder" in (tmp_path / "a" / "models" / "resnet18.html").read_text()
     )  # 3x224x224 input
     build_site(out=tmp_path / "b", models=["lenet5"], quick=True, commands={"train", "summary", "info"})
+    # resnet18 has no edge of its own: its page shows the family's (resnet50's) with their reasons
+    build_site(out=tmp_path / "c", models=["highway_cnn", "resnet18", "resnet50"], quick=True)
+    r18 = (tmp_path / "c" / "models" / "resnet18.html").read_text()
+    assert (
+        "its family's do" in r18
+        and 'href="highway_cnn.html">highway_cnn</a> → <a href="resnet50.html"' in r18
+    )
     assert "cnnlineage export" not in (tmp_path / "b" / "models" / "lenet5.html").read_text()
 
 

@@ -155,8 +155,11 @@ def build_site(
         children = [e for e in edges if e.parent == n]
         fam = data[n].card.get("family")
         variants = [m for m in names if m != n and data[m].card.get("family") == fam]
+        via = [
+            e for e in edges if not parents and not children and (e.parent in variants or e.child in variants)
+        ]
         page(f"models/{n}.html", "model.html", nav="models", title=n, d=data[n], parents=parents, children=children,
-             variants=variants, commands=_commands(data[n], cmds), data=data)  # fmt: skip
+             variants=variants, family_edges=via, commands=_commands(data[n], cmds), data=data)  # fmt: skip
     page("compare.html", "compare.html", nav="compare", title="Compare", rows=rows, families=families,
          figs=plots.lineage_figures(rows, colors), plots=True)  # fmt: skip
     page("search.html", "search.html", nav="search", title="Search models", names=names, data=data)
