@@ -55,7 +55,8 @@ def site_inputs(tmp_path_factory):
     (exp / "report.md").write_text(
         "## why-cnn: Convolutions against an MLP\n\n**Verdict: holds.** Measured on mnist5k.\n\n"
         "| model | top-1 |\n|---|---:|\n| lenet5 | 97.1 |\n| mlp | 93.0 |\n\n"
-        "![shift](shift_robustness.png)\n\n<script>alert(1)</script>\n\n![remote](https://example.com/x.png)\n"
+        "![shift](shift_robustness.png)\n\n<script>alert(1)</script>\n\n![remote](https://example.com/x.png)\n\n"
+        "[a link](javascript:alert(1))\n"
     )
     return runs, root / "experiments"
 

@@ -94,6 +94,7 @@ def test_runs_and_experiments_pages(site_dir, site_inputs):
     assert "<table>" in exp and "lenet5" in exp  # the Markdown table, rendered
     assert 'src="why-cnn/shift_robustness.png"' in exp and 'src="why-cnn/unreferenced.png"' in exp
     assert "<script>alert" not in exp and "&lt;script&gt;" in exp  # raw HTML is shown, never run
+    assert "javascript:" not in exp and '<a href="#">a link</a>' in exp
     assert "https://example.com/x.png" in exp and 'src="https://' not in exp  # remote images are not fetched
     assert "verdict.outcome" in exp and "holds" in (site_dir / "experiments" / "index.html").read_text()
 

@@ -331,6 +331,9 @@ def markdown_html(
         used.add(path.name)
         return f'<img{m.group(1)}src="{html.escape(prefix + "/" + path.name)}" loading="lazy"{m.group(3)}>'
 
+    body = re.sub(
+        r'href="\s*(javascript|vbscript|data):[^"]*"', 'href="#"', body, flags=re.I
+    )  # links never run code
     return _IMG.sub(repl, body), used
 
 
