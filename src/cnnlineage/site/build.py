@@ -27,6 +27,9 @@ __all__ = ["MARKER", "SiteReport", "build_site"]
 
 MARKER = "site.json"  # names a directory as a cnnlineage site, so a rebuild may overwrite it
 _ASSETS = ("style.css", "site.js", "favicon.svg")
+_PAGE_LIMIT = (
+    2 * 2**20
+)  # bytes; the largest page of the registry (preact_resnet1001, 3,671 layer rows) is 1.2 MB
 
 
 @dataclass
@@ -143,6 +146,10 @@ def build_site(
     def page(rel: str, template: str, **ctx: Any) -> None:
         depth = rel.count("/")
         html = env.get_template(template).render(root="../" * depth, **common, **ctx)
+        if len(html) > _PAGE_LIMIT:
+            report.warnings.append(
+                f"page {rel} is {len(html) / 2**20:.1f} MiB, over the {_PAGE_LIMIT // 2**20} MiB aim"
+            )
         report.pages.append(atomic_write_text(out / rel, html))
         report.files.append(report.pages[-1])
 
