@@ -243,6 +243,10 @@ def layout(
         pos: list[float] = []
         for n in members:
             pos.append(max(want[n], pos[-1] + slot if pos else slot / 2))
+        # pushing right only would drift the row right: centre it on what its members want
+        shift = sum(want[n] - p for n, p in zip(members, pos)) / len(members)
+        shift = max(shift, slot / 2 - pos[0])
+        pos = [p + shift for p in pos]
         overflow = pos[-1] - (inner - slot / 2)
         if overflow > 0:  # shift left, keeping the spacing
             pos = [max(p - overflow, slot / 2 + i * slot) for i, p in enumerate(pos)]
@@ -255,7 +259,7 @@ def layout(
             px = [x[p] for p in parents[n] if p in x]
             want[n] = sum(px) / len(px) if px else (i + 0.5) * inner / len(members)
         place(members, want)
-    for rows_order in (sorted(per_row, reverse=True), sorted(per_row)):
+    for rows_order in (sorted(per_row, reverse=True), sorted(per_row)) * 3:
         for r in rows_order:
             members = per_row[r]
             want = {}
