@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import urllib.request
@@ -213,3 +214,21 @@ def test_missing_site_extra_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"needs plotly.*pip install 'cnnlineage\[site\]'"):
         build_site(out=tmp_path / "s", models=["lenet5"], quick=True)
     assert not (tmp_path / "s").exists()
+
+
+def test_an_unfinished_run_with_a_torn_line_is_shown_as_far_as_it_got(tmp_path, capsys):
+    run = tmp_path / "runs" / "half"
+    run.mkdir(parents=True)
+    lines = [{"epoch": 1, "train_loss": 2.0, "test_loss": 1.9, "train_top1": 30.0, "test_top1": 35.0}]
+    (run / "metrics.jsonl").write_text("\n".join(map(json.dumps, lines)) + '\n{"epoch": 2, "train_lo')
+    out = tmp_path / "s"
+    assert (
+        main(["site", "--out", str(out), "--quick", "--models", "lenet5", "--runs", str(tmp_path / "runs")])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "1 unreadable line(s) in metrics.jsonl skipped" in err and "no config.yaml" in err
+    page = (out / "runs" / "half.html").read_text()
+    assert "unfinished: no summary.json" in page and "learning_curves.png is missing" in page
+    assert ">35.0000<" in page  # the epoch that was written
+    assert "unfinished" in (out / "runs" / "index.html").read_text()
