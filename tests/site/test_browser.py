@@ -161,6 +161,9 @@ def test_layer_table_rows_sorting_and_folding(browser, site_dir, shots):
     assert hidden and all(h.startswith("layer1.") for h in hidden)
     layer1.press("Enter")  # buttons: the keyboard works too
     assert page.locator("#layers tbody tr.r[hidden]").count() == 0
+    page.locator("#layers thead th", has_text="MACs").locator(
+        "button"
+    ).click()  # flat again; a depth restores the tree
     page.select_option("#depth", "1")
     visible = page.eval_on_selector_all(
         "#layers tbody tr:not([hidden])", "rs => rs.map(r => r.cells[1].textContent)"

@@ -40,6 +40,11 @@
     }
   }
   function setDepth(table, depth) {
+    if (table.classList.contains("flat")) { // folding needs the tree: back to execution order first
+      table.classList.remove("flat");
+      $$("thead th", table).forEach((h) => h.removeAttribute("aria-sort"));
+      (table._original || []).forEach((tr) => table.tBodies[0].appendChild(tr));
+    }
     for (const tog of $$("tr.g button.tog", table)) {
       const l = level(tog.closest("tr"));
       tog.setAttribute("aria-expanded", String(l <= depth - 2));
@@ -51,6 +56,7 @@
   function makeSortable(table) {
     const body = table.tBodies[0];
     const original = Array.from(body.rows);
+    table._original = original;
     const tree = table.classList.contains("tree");
     $$("thead th", table).forEach((th, col) => {
       const btn = document.createElement("button");
