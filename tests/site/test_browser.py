@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cnnlineage.analysis import profile
-from cnnlineage.registry import model_info
+from cnnlineage.registry import list_models, model_info
 from cnnlineage.site.models import model_data
 
 pytestmark = pytest.mark.browser
@@ -182,7 +182,10 @@ def test_search_filters_the_model_list(browser, site_dir, site_models):
             c = model_info(n)
             return f"{n} {c.family} {c.year} {c.paper} {c.key_idea} {getattr(c, 'first_author', '')}".lower()
 
-        return [n for n in site_models if all(w in text(n) for w in query.lower().split())]
+        lineage_order = [
+            n for n in list_models() if n in site_models
+        ]  # the page lists models in lineage order
+        return [n for n in lineage_order if all(w in text(n) for w in query.lower().split())]
 
     def shown() -> list[str]:
         return page.eval_on_selector_all(

@@ -116,8 +116,10 @@ def build_site(
     _check_extra()
     out = Path(out)
     _check_out(out)
-    names = list(models) if models is not None else list_models()
-    cards = {n: model_info(n) for n in names}  # unknown names: ValueError with the closest ones
+    cards = {
+        n: model_info(n) for n in (models if models is not None else list_models())
+    }  # unknown: ValueError
+    names = [n for n in list_models() if n in cards]  # lineage order (year, family, name)
     report = SiteReport(out=out, models=len(names))
     for sub in ("", "assets", "models", "runs", "experiments"):
         (out / sub).mkdir(parents=True, exist_ok=True)
