@@ -146,7 +146,9 @@ def test_nan_loss_exits_with_status_3(tmp_path, capsys):
         ["train", "lenet5_modern", "--epochs", "1", "--lr", "1e30", "--out", str(tmp_path / "nan"), *TINY]
     )
     err = capsys.readouterr().err
-    assert code == 3 and "loss is" in err and "last good checkpoint" in err
+    assert code == 3 and "loss is nan at epoch 1" in err
+    # the first epoch failed: no checkpoint exists, and the message says so instead of naming a missing folder
+    assert "No checkpoint was written yet" in err and not (tmp_path / "nan" / "checkpoints").exists()
 
 
 def test_resume_extends_a_run_and_needs_a_model_or_recipe(tmp_path, capsys):

@@ -86,18 +86,31 @@ def test_rng_states_roundtrip_through_a_weights_only_file(tmp_path):
     assert torch.equal(got[0], expected[0]) and np.array_equal(got[1], expected[1]) and got[2] == expected[2]
 
 
+HOLD_LOCK = """
+import fcntl, os, socket, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, f"{os.getpid()} {socket.gethostname()}\\n".encode())
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
 def test_live_lock_refuses_and_stale_lock_is_taken(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(run / ".lock")], stdout=subprocess.PIPE, text=True
+    )
     try:
-        (run / ".lock").write_text(f"{sleeper.pid} {__import__('socket').gethostname()}\n")
-        with pytest.raises(RunDirError, match=rf"in use by a live run \(pid {sleeper.pid}\)"):
+        assert holder.stdout.readline() == "locked\n"
+        with pytest.raises(RunDirError, match=rf"in use by a live run \(pid {holder.pid}\)"):
             prepare_run_dir(run)
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    prepare_run_dir(run)  # its process is gone: the lock is stale
+        holder.kill()
+        holder.wait()
+    assert (run / ".lock").read_text().split()[0] == str(holder.pid)  # the file outlives a killed holder
+    prepare_run_dir(run)  # but its flock went with the process: the lock is stale
     assert (run / ".lock").read_text().split()[0] == str(os.getpid())
     release_lock(run)
     assert not (run / ".lock").exists()
