@@ -319,8 +319,7 @@ class Trainer:
                 self._call("on_step_end", self, stats)
             self.epoch_time.stop()
             progress.close()
-            self._end_epoch(epoch)
-        self._maybe_stop(save=False)
+            self._end_epoch(epoch)  # a stop asked during the last epoch's evaluation: just finish
 
     def _maybe_stop(self, *, save: bool) -> None:
         """If a stop signal arrived (on any rank), checkpoint (if ``save``) and raise TrainingInterrupted."""
