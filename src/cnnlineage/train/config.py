@@ -307,7 +307,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             except ValueError:
                 pass
         if number is None:
-            raise ConfigError(f"{where}: expected a number, got {_shown(value)}")
+            raise ConfigError(f"{where}: expected a number (e.g. 0.5), got {_shown(value)}")
         if not math.isfinite(number):
             raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return number
@@ -328,7 +328,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 
 
 def _shown(value: Any) -> str:
-    if isinstance(value, bool):
+    if isinstance(value, bool):  # YAML reads yes/no/on/off as booleans too
         return f"the boolean {str(value).lower()}"
     return repr(value)
 

@@ -292,7 +292,7 @@ class Trainer:
         cfg = self.cfg
         for epoch in range(self.epoch, cfg.epochs):
             self.epoch = epoch
-            self._maybe_stop(save=False)
+            self._maybe_stop(save=not (self.run_dir / "checkpoints" / "last.pt").is_file())
             model = self._prepare_epoch(epoch)
             self.train_sampler.set_epoch(epoch, start=self.batch_in_epoch * self.local_batch)
             progress = Progress(
@@ -498,7 +498,10 @@ class Trainer:
             f"{record['images_per_second']:,.0f} img/s  {seconds:.1f}s"
         )
         chance = math.log(self.info.num_classes)
-        if epoch == 0 and record["train_loss"] >= chance:
+        warmed_up = (
+            max(self.schedule.factor(k) for k in range(self.steps_per_epoch)) >= 0.5
+        )  # else: too early
+        if epoch == 0 and record["train_loss"] >= chance and warmed_up:
             self.log(
                 f"hint: after epoch 1 the training loss ({record['train_loss']:.3f}) is not below chance level "
                 f"(ln {self.info.num_classes} = {chance:.3f}): the model is not learning yet. The learning rate "
