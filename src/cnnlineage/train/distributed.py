@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -78,6 +79,11 @@ def setup(device_type: str | None = None, *, timeout: float = 300.0) -> DistInfo
         if use_cuda:
             torch.cuda.set_device(local)
         dist.init_process_group(backend="nccl" if use_cuda else "gloo", timeout=timedelta(seconds=timeout))
+        try:  # where each rank runs, so a rank that stops answering can be named and ended
+            store = dist.distributed_c10d._get_default_store()
+            store.set(f"cnnlineage/pid/{rank}", f"{socket.gethostname()} {os.getpid()}")
+        except Exception:
+            pass
     return DistInfo(rank=rank, world_size=world, local_rank=local)
 
 
@@ -129,11 +135,21 @@ def stalled_ranks_error(error: BaseException, *, timeout: float, run_dir: Path |
             time.sleep(0.2)
     except Exception:  # the store went with the failed job: name no rank rather than guess
         silent = []
+    ended = []
+    for r in silent:  # a stopped process never checkpoints or exits by itself: end it (same machine only)
+        try:
+            host, pid = store.get(f"cnnlineage/pid/{r}").decode().split()
+            if host == socket.gethostname():
+                os.kill(int(pid), signal.SIGKILL)
+                ended.append(r)
+        except Exception:
+            pass
     who = f"rank(s) {', '.join(map(str, silent))}" if silent else "another rank"
     first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    killed = f" (killed {', '.join(map(str, ended))})" if ended else ""
     return DistributedStall(
-        f"rank {rank}: {who} stopped answering (a collective failed after at most run.dist_timeout="
-        f"{timeout:g}s: {first}); the job stops. The last checkpoint in {Path(run_dir) / 'checkpoints'} "
+        f"rank {rank}: {who} stopped answering{killed}; a collective waited up to run.dist_timeout="
+        f"{timeout:g}s ({first}). The job stops; the last checkpoint in {Path(run_dir) / 'checkpoints'} "
         f"resumes it: --resume {run_dir}"
     )
 
