@@ -244,8 +244,6 @@ def test_sigterm_saves_releases_and_says_so(tmp_path):
     job.send_signal(signal.SIGTERM)
     _, err = job.communicate(timeout=60)
     assert job.returncode == 128 + signal.SIGTERM, err
-    assert (
-        err.startswith("cnnlineage train: stopped: stopped by SIGTERM at epoch ") and err.count("\n") == 1
-    ), err
+    assert err.startswith("cnnlineage train: stopped by SIGTERM at epoch ") and err.count("\n") == 1, err
     assert f"continue with `cnnlineage train --resume {out}`" in err
     assert (out / "checkpoints" / "last.pt").is_file() and not (out / ".lock").exists()

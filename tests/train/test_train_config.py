@@ -162,7 +162,7 @@ def test_recipes_are_chosen_per_model_and_data_set():
     assert choose_recipe("resnet20", None) == ("resnet20", "the shipped recipe for resnet20 on cifar10")
     assert choose_recipe("resnet20", "shapes10") == (
         "shapes10",
-        "the shipped recipe for shapes10 (resnet20's own recipe is for cifar10)",
+        "the shipped recipe for shapes10; resnet20's own recipe is for cifar10",
     )
     name, why = choose_recipe("lenet5", "digits")
     assert name == "lenet5" and "made for mnist5k" in why and "may not suit it" in why
@@ -177,7 +177,7 @@ def test_recipes_are_chosen_per_model_and_data_set():
         2,
         0.1,
     )
-    assert cfg.run.recipe.startswith("shapes10 (the shipped recipe for shapes10")
+    assert cfg.run.recipe == "shapes10: the shipped recipe for shapes10; resnet20's own recipe is for cifar10"
 
 
 def test_resume_refuses_a_python_tagged_config(tmp_path):

@@ -66,7 +66,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"cnnlineage train: stopped: {e}", file=sys.stderr)
         return 3
     except TrainingInterrupted as e:
-        print(f"cnnlineage train: stopped: {e}", file=sys.stderr)
+        print(f"cnnlineage train: {e}", file=sys.stderr)
         return 128 + e.signum
     except DistributedStall as e:
         print(f"cnnlineage train: error: {e}", file=sys.stderr)

@@ -47,7 +47,7 @@ def choose_recipe(model: str, data: str | None) -> tuple[str | None, str]:
         return model, f"the shipped recipe for {model} on {data}"
     if data and recipe_path(data) is not None:
         why = f"the shipped recipe for {data}"
-        return data, why + (f" ({model}'s own recipe is for {own_data})" if own is not None else "")
+        return data, why + (f"; {model}'s own recipe is for {own_data}" if own is not None else "")
     if own is not None:
         return model, (
             f"{model}'s shipped recipe, made for {own_data}: no recipe for {data} exists, so its "
@@ -92,7 +92,7 @@ def resolve_config(
         get_builder(model)  # unknown model: an error with the closest names
         name, why = choose_recipe(model, _requested_data(list(overrides)))
         cfg = load_config(name) if name else TrainConfig()
-        why = f"{name} ({why})" if name else why
+        why = f"{name}: {why}" if name else why
     else:
         raise ConfigError("name a model (e.g. `cnnlineage train lenet5`) or a recipe with --config")
     if model:
