@@ -61,6 +61,14 @@ from .checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from .checks import (
+    UPSCALE_WARNING,
+    check_builder_kwargs,
+    check_finetune_source,
+    check_same_run,
+    is_collective_failure,
+    small_models,
+)
 from .config import ConfigError, TrainConfig, config_from_dict, config_to_dict, validate
 from .engine import autocast, classification_loss, evaluate, input_size_for, pick_device
 from .finetune import head_parameter_names, load_pretrained, set_trainable
@@ -129,7 +137,7 @@ class Trainer:
         # Everything that can be refused is checked before the run directory exists.
         pretrained = load_checkpoint(cfg.finetune.checkpoint) if cfg.finetune.checkpoint else None
         if pretrained is not None:
-            _check_finetune_source(pretrained, cfg)
+            check_finetune_source(pretrained, cfg)
         train_base, test_base = self._build_model(pretrained)
         self._build_data(train_base, test_base)
         self._check_sizes()
@@ -195,7 +203,7 @@ class Trainer:
             max_image_pixels=d.max_image_pixels,
         )
         kwargs = dict(cfg.model.kwargs)
-        _check_builder_kwargs(cfg.model.name, kwargs)
+        check_builder_kwargs(cfg.model.name, kwargs)
         if cfg.model.drop_path_rate:
             if "drop_path_rate" not in inspect.signature(get_builder(cfg.model.name)).parameters:
                 raise ConfigError(
@@ -275,7 +283,7 @@ class Trainer:
                     release_lock(
                         self.run_dir
                     )  # a crash frees the directory; the checkpoint stays for --resume
-                if self.dist.enabled and _is_collective_failure(e):
+                if self.dist.enabled and is_collective_failure(e):
                     raise distributed.stalled_ranks_error(
                         e, timeout=self.cfg.run.dist_timeout, run_dir=self.run_dir
                     ) from None
@@ -604,7 +612,7 @@ class Trainer:
             raise CheckpointError(
                 f"{source} is not a resumable checkpoint (no training position); use --finetune"
             )
-        _check_same_run(state, self._meta(), source=source)
+        check_same_run(state, self._meta(), source=source)
         pos, progress = state["position"], state["progress"]
         try:
             self.model.load_state_dict(state["model"])
@@ -697,74 +705,10 @@ class Trainer:
             lines.append(
                 f"warning: {d.name} images are {info.size[0]}x{info.size[1]} and {c.model.name} takes "
                 f"{self.size[0]}x{self.size[1]}: every image is upscaled {factor:.0f}x, which costs time and memory "
-                f"and adds no detail. A model made for small inputs fits better: {', '.join(_small_models(info.size))}"
+                f"and adds no detail. A model made for small inputs fits better: {', '.join(small_models(info.size))}"
             )
         for line in lines:
             self.log(line)
-
-
-UPSCALE_WARNING = 4.0  # warn when the model's input side is this many times the images' side
-
-
-def _small_models(size: tuple[int, int]) -> list[str]:
-    """Return a few registered models whose default input is at most twice ``size``, oldest first."""
-    from ..registry import list_models, model_info
-
-    fits = [n for n in list_models() if model_info(n).input_size[1] <= 2 * max(size[0], 16)]
-    return fits[:4] or ["lenet5", "resnet20"]
-
-
-def _check_builder_kwargs(name: str, kwargs: dict[str, Any]) -> None:
-    """ConfigError naming a model.kwargs key the builder does not take (builders with **kwargs take any)."""
-    params = inspect.signature(get_builder(name)).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    own = [p for p in params if p not in ("num_classes", "in_chans")]
-    for key in kwargs:
-        if key not in params or key in ("num_classes", "in_chans"):
-            raise ConfigError(
-                f"model.kwargs.{key}: {name} takes no setting {key!r}; it takes "
-                f"{', '.join(own) or 'no settings'} (num_classes and in_chans come from the data)"
-            )
-
-
-def _check_finetune_source(pretrained: dict[str, Any], cfg: TrainConfig) -> None:
-    held = pretrained.get("model_name")
-    if held and held != cfg.model.name:
-        raise ConfigError(
-            f"--finetune {cfg.finetune.checkpoint} holds {held} weights, not {cfg.model.name}; "
-            f"fine-tune the model it holds: cnnlineage train {held} --finetune {cfg.finetune.checkpoint} ..."
-        )
-
-
-def _check_same_run(state: dict[str, Any], meta: dict[str, Any], *, source: str | Path) -> None:
-    """CheckpointError if a checkpoint to resume holds another model, or was trained on other classes or channels."""
-    held = state.get("model_name")
-    if held and held != meta["model_name"]:
-        raise CheckpointError(
-            f"{source} holds a {held} run, not {meta['model_name']}; resume with the model it holds"
-        )
-    data = (state.get("config") or {}).get("data", {}).get("name")
-    differ = [
-        f"{what} {state[key]!r} vs {meta[key]!r}"
-        for key, what in (("num_classes", "classes"), ("in_chans", "channels"), ("classes", "class names"))
-        if key in state and state[key] != meta[key]
-    ]
-    if differ or (data and data != meta["config"]["data"]["name"]):
-        raise CheckpointError(
-            f"{source} was trained on {data or 'another data set'}, not {meta['config']['data']['name']} "
-            f"({'; '.join(differ) or 'another data set'}): resuming would mix two data sets. To train these "
-            f"weights on {meta['config']['data']['name']}, start a new run with --finetune {source}"
-        )
-
-
-def _is_collective_failure(e: BaseException) -> bool:
-    """Return whether ``e`` is a failed torch.distributed collective (a peer timed out, died or hung up)."""
-    text = str(e)
-    return isinstance(e, RuntimeError) and any(
-        k in text
-        for k in ("Timed out", "timed out", "Connection closed", "Connection reset", "DistBackendError")
-    )
 
 
 def _changed(values: dict[str, Any], defaults: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
