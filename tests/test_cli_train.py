@@ -146,7 +146,9 @@ def test_nan_loss_exits_with_status_3(tmp_path, capsys):
         ["train", "lenet5_modern", "--epochs", "1", "--lr", "1e30", "--out", str(tmp_path / "nan"), *TINY]
     )
     err = capsys.readouterr().err
-    assert code == 3 and "loss is" in err and "last good checkpoint" in err
+    assert code == 3 and "loss is nan at epoch 1" in err
+    # the first epoch failed: no checkpoint exists, and the message says so instead of naming a missing folder
+    assert "No checkpoint was written yet" in err and not (tmp_path / "nan" / "checkpoints").exists()
 
 
 def test_resume_extends_a_run_and_needs_a_model_or_recipe(tmp_path, capsys):
@@ -160,3 +162,88 @@ def test_resume_extends_a_run_and_needs_a_model_or_recipe(tmp_path, capsys):
     assert "resuming at epoch 2, batch 0" in capsys.readouterr().out
     assert main(["train", "--print-config"]) == 2
     assert "name a model" in capsys.readouterr().err
+
+
+def _one_line_error(capsys, argv, *, code=2):
+    got = main(argv)
+    err = capsys.readouterr().err
+    assert got == code and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("nproc", ["0", "-2"])
+def test_nproc_below_one_is_refused(capsys, nproc):
+    err = _one_line_error(capsys, ["train", "lenet5", "--nproc", nproc])
+    assert f"--nproc must be at least 1 (the number of processes); got {nproc}" in err
+
+
+def test_unusable_out_paths_are_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken").write_text("x")
+    err = _one_line_error(capsys, ["train", "lenet5_modern", "--out", "taken", *TINY])
+    assert "run directory taken is a file, not a directory; pick another --out" in err
+    err = _one_line_error(capsys, ["train", "lenet5_modern", "--out", "/proc/cnnlineage/run", *TINY])
+    assert "cannot create run directory /proc/cnnlineage/run" in err and "pick a writable --out" in err
+    err = _one_line_error(capsys, ["train", "lenet5_modern", "--set", "model.kwargs.nonsense=1", *TINY])
+    assert "model.kwargs.nonsense: lenet5_modern takes no setting 'nonsense'; it takes pad_input" in err
+    assert not (tmp_path / "runs").exists()  # a refused config leaves no run directory behind
+
+
+def test_set_messages_name_the_nearest_key_and_the_expected_type(capsys):
+    err = _one_line_error(capsys, ["train", "lenet5", "--set", "optim.lrr=0.1", "--print-config"])
+    assert "unknown key 'optim.lrr'; did you mean optim.lr? valid keys in optim:" in err and len(err) < 300
+    err = _one_line_error(capsys, ["train", "lenet5", "--set", "augment.hflip=yes", "--print-config"])
+    assert (
+        "augment.hflip: expected a number (e.g. 0.5), got the boolean true (from --set augment.hflip=yes)"
+        in err
+    )
+    assert main(["train", "lenet5", "--set", "run.plots=no", "--print-config"]) == 0
+    assert "plots: false" in capsys.readouterr().out
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_last_checkpoint(
+    tmp_path, capsys, monkeypatch
+):
+    from cnnlineage.train import checkpoint as ck
+    from cnnlineage.train import load_checkpoint
+
+    real, calls = ck.torch.save, []
+
+    def full_after_epoch_1(obj, f):
+        calls.append(obj.get("position", {}).get("epoch"))
+        if calls[-1] == 2:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 6528 vs 6416")
+        return real(obj, f)
+
+    monkeypatch.setattr(ck.torch, "save", full_after_epoch_1)
+    out = tmp_path / "run"
+    err = _one_line_error(capsys, ["train", "lenet5_modern", "--epochs", "2", "--out", str(out), *TINY])
+    assert (
+        f"cannot write checkpoint {out / 'checkpoints' / 'last.pt'}: the write stopped short (is the disk full?)"
+        in err
+    )
+    monkeypatch.undo()
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["position"]["epoch"] == 1
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
+    assert not (out / ".lock").exists()
+
+
+def test_sigterm_saves_releases_and_says_so(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "cnnlineage", "train", "lenet5_modern", "--epochs", "200", "--out", str(out),
+           "--set", "data.train_subset=256", "--set", "threads=1", "--set", "run.tensorboard=false",
+           "--set", "run.plots=false", "--set", "run.progress=lines", "--set", "run.log_every_steps=1"]  # fmt: skip
+    job = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in job.stdout:  # wait until training has started
+        if line.startswith("epoch 1/200 step 1/4"):
+            break
+    job.send_signal(signal.SIGTERM)
+    _, err = job.communicate(timeout=60)
+    assert job.returncode == 128 + signal.SIGTERM, err
+    assert err.startswith("cnnlineage train: stopped by SIGTERM at epoch ") and err.count("\n") == 1, err
+    assert f"continue with `cnnlineage train --resume {out}`" in err
+    assert (out / "checkpoints" / "last.pt").is_file() and not (out / ".lock").exists()

@@ -32,8 +32,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import yaml
 
     from ..train import NonFiniteLossError, config_to_dict, train
+    from ..train.distributed import DistributedStall
     from ..train.run import launch_distributed, resolve_config
+    from ..train.signals import TrainingInterrupted
 
+    if args.nproc < 1:
+        raise ValueError(f"--nproc must be at least 1 (the number of processes); got {args.nproc}")
     overrides = [
         f"{key}={json.dumps(getattr(args, dest))}"
         for dest, key in _TRAIN_FLAGS.items()
@@ -61,6 +65,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except NonFiniteLossError as e:
         print(f"cnnlineage train: stopped: {e}", file=sys.stderr)
         return 3
+    except TrainingInterrupted as e:
+        print(f"cnnlineage train: {e}", file=sys.stderr)
+        return 128 + e.signum
+    except DistributedStall as e:
+        print(f"cnnlineage train: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # unwritable or full disk, a path that is a file: one line, not a traceback
+        where = f" ({e.filename})" if getattr(e, "filename", None) and str(e.filename) not in str(e) else ""
+        print(f"cnnlineage train: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
     if args.format == "json" and int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(summary, indent=2))
     return 0
@@ -128,7 +142,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--skip-bad-images", action="store_true", help="skip unreadable image files with a warning"
     )
     p.add_argument(
-        "--nproc", type=int, default=1, help="data-parallel processes on this machine (starts torchrun)"
+        "--nproc",
+        type=int,
+        default=1,
+        help="data-parallel processes on this machine (starts torchrun; at least 1)",
     )
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bar or step lines (epoch lines only)")

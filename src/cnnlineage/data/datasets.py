@@ -24,10 +24,13 @@ fetches the files into ``root``, and our own readers load them. A missing datase
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import pickle
 import warnings
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +41,9 @@ from torch.utils.data import Dataset
 __all__ = [
     "DatasetInfo",
     "DatasetNotFoundError",
+    "DatasetEmptyError",
     "BadImageError",
+    "ImageTooLargeError",
     "TensorImageDataset",
     "ImageFolderDataset",
     "build_datasets",
@@ -60,6 +65,18 @@ class DatasetNotFoundError(ValueError):
 
 class BadImageError(ValueError):
     """An image file cannot be decoded."""
+
+
+class ImageTooLargeError(ValueError):
+    """An image file declares more pixels than the limit (a decompression bomb or a mistake); never skipped."""
+
+
+class DatasetEmptyError(ValueError):
+    """A split of a dataset holds no images."""
+
+
+MAX_IMAGE_PIXELS = 40_000_000  # default per-file pixel limit of image folders (about 6300 x 6300)
+MAX_IDX_IMAGES = 70_000  # MNIST and Fashion-MNIST hold 60,000 + 10,000; a header claiming more is refused
 
 
 @dataclass(frozen=True)
@@ -155,7 +172,13 @@ class ImageFolderDataset(Dataset):
     """
 
     def __init__(
-        self, files: list[Path], labels: list[int], classes: list[str], *, skip_bad_images: bool = False
+        self,
+        files: list[Path],
+        labels: list[int],
+        classes: list[str],
+        *,
+        skip_bad_images: bool = False,
+        max_pixels: int = MAX_IMAGE_PIXELS,
     ) -> None:
         self.files, self.labels, self.classes = (
             list(files),
@@ -164,7 +187,7 @@ class ImageFolderDataset(Dataset):
         )
         self.num_classes, self.name = len(classes), "imagefolder"
         _check_labels(self.labels, self.num_classes, "imagefolder")
-        self.skip_bad_images = skip_bad_images
+        self.skip_bad_images, self.max_pixels = skip_bad_images, max_pixels
         self._bad: set[int] = set()
 
     def __len__(self) -> int:
@@ -176,8 +199,16 @@ class ImageFolderDataset(Dataset):
 
         path = self.files[i]
         try:
-            with Image.open(path) as im:
+            with Image.open(path) as im:  # reads the header only: the size is known before decoding
+                w, h = im.size
+                if w * h > self.max_pixels:
+                    raise ImageTooLargeError(
+                        f"image {path} is {w}x{h} = {w * h:,} pixels, above the limit of {self.max_pixels:,} "
+                        "(data.max_image_pixels); shrink it, remove it, or raise the limit if you trust it"
+                    )
                 rgb = im.convert("RGB")  # decodes the whole file: a truncated one fails here
+        except ImageTooLargeError:
+            raise
         except Exception as e:
             raise BadImageError(f"cannot read image {path}: {type(e).__name__}: {e}") from None
         array = np.asarray(rgb, dtype=np.uint8).copy()  # (H, W, 3)
@@ -189,7 +220,9 @@ class ImageFolderDataset(Dataset):
             return self
         idx = subset_indices(len(self), n).tolist()
         files, labels = [self.files[i] for i in idx], [int(self.labels[i]) for i in idx]
-        return ImageFolderDataset(files, labels, self.classes, skip_bad_images=self.skip_bad_images)
+        return ImageFolderDataset(
+            files, labels, self.classes, skip_bad_images=self.skip_bad_images, max_pixels=self.max_pixels
+        )
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         for k in range(len(self.files)):
@@ -282,25 +315,49 @@ def load_digits_dataset() -> tuple[Dataset, Dataset]:
 
 
 # ---------------------------------------------------------------------------- MNIST IDX
-def read_idx(path: str | Path) -> torch.Tensor:
-    """Return the array stored in an IDX file (LeCun's MNIST format), gzip-compressed or not."""
+def read_idx(
+    path: str | Path, *, item_shape: tuple[int, ...] | None = None, max_items: int = MAX_IDX_IMAGES
+) -> torch.Tensor:
+    """Return the array stored in an IDX file (LeCun's MNIST format), gzip-compressed or not.
+
+    The header is checked before any data is read: the declared item shape must be
+    ``item_shape`` (if given) and the item count at most ``max_items``; then exactly the
+    declared bytes are read (and decompressed), so a small file that claims, or a gzip that
+    would expand to, gigabytes is refused early.
+    """
     path = Path(path)
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path} is not an IDX file (bad magic number)")
     dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    if raw[2] not in dtypes:
-        raise ValueError(f"{path}: unknown IDX element type 0x{raw[2]:02x}")
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(dtypes[raw[2]])
-    count = int(np.prod(shape)) if shape else 0
-    offset = 4 + 4 * ndim
-    if len(raw) - offset < count * dtype.itemsize:
-        raise ValueError(f"{path} is truncated: header says {shape}, file has {len(raw) - offset} data bytes")
-    data = np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(shape)
+    with open(path, "rb") as f:
+        compressed = f.read(2) == b"\x1f\x8b"
+    try:
+        with gzip.open(path, "rb") if compressed else open(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0:
+                raise ValueError(f"{path} is not an IDX file (bad magic number)")
+            if head[2] not in dtypes:
+                raise ValueError(f"{path}: unknown IDX element type 0x{head[2]:02x}")
+            ndim = head[3]
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise ValueError(f"{path} is truncated: the header ends early")
+            shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
+            if item_shape is not None and shape[1:] != item_shape:
+                raise ValueError(
+                    f"{path}: the header declares items of shape {shape[1:]}, expected {item_shape}; "
+                    "is it the right file?"
+                )
+            if shape and shape[0] > max_items:
+                raise ValueError(
+                    f"{path}: the header declares {shape[0]:,} items, more than the {max_items:,} expected"
+                )
+            dtype = np.dtype(dtypes[head[2]])
+            count = int(np.prod(shape)) if shape else 0
+            raw = f.read(count * dtype.itemsize)  # exactly the declared bytes, never the whole stream
+    except (EOFError, OSError, zlib.error) as e:
+        raise ValueError(f"{path} is a damaged {'gzip' if compressed else 'IDX'} file ({e})") from None
+    if len(raw) < count * dtype.itemsize:
+        raise ValueError(f"{path} is truncated: header says {shape}, file has {len(raw)} data bytes")
+    data = np.frombuffer(raw, dtype=dtype, count=count).reshape(shape)
     return torch.from_numpy(data.astype(dtype.newbyteorder("=")).copy())
 
 
@@ -312,6 +369,32 @@ _MNIST_DIRS = {"mnist": ("MNIST", "MNIST"), "fashion_mnist": ("FashionMNIST", "F
 _HOW_TO_GET = "pass --download (data.download=true) to fetch it with torchvision, or put the files there"
 
 
+@contextlib.contextmanager
+def _download_errors(name: str, folder: Path) -> Iterator[None]:
+    """Turn a failed torchvision download (no network, proxy, HTTP error: often nested) into one line."""
+    try:
+        yield
+    except Exception as e:
+        root = e
+        while root.__cause__ is not None or root.__context__ is not None:
+            root = root.__cause__ or root.__context__
+        reason = getattr(root, "reason", None) or root
+        raise DatasetNotFoundError(
+            f"{name}: the download failed ({type(root).__name__}: {reason}); check the network connection, "
+            f"or put the files into {folder} yourself"
+        ) from None
+
+
+def _resolve_root(root: str | Path) -> Path:
+    """Return ``root`` resolved; DatasetNotFoundError for a symbolic link loop."""
+    try:
+        return Path(root).expanduser().resolve()
+    except (RuntimeError, OSError) as e:
+        raise DatasetNotFoundError(
+            f"data root {root} cannot be resolved ({e}); is it a symbolic link loop?"
+        ) from None
+
+
 def _find(folder: Path, stem: str) -> Path | None:
     for p in (folder / stem, folder / f"{stem}.gz"):
         if p.is_file():
@@ -321,14 +404,15 @@ def _find(folder: Path, stem: str) -> Path | None:
 
 def load_mnist_idx(name: str, root: str | Path, *, download: bool = False) -> tuple[Dataset, Dataset]:
     """Return MNIST or Fashion-MNIST (train, test) from IDX files in ``<root>/<MNIST|FashionMNIST>/raw``."""
-    folder = Path(root).expanduser().resolve() / _MNIST_DIRS[name][0] / "raw"
+    folder = _resolve_root(root) / _MNIST_DIRS[name][0] / "raw"
     stems = [s for pair in _IDX.values() for s in pair]
     if any(_find(folder, s) is None for s in stems) and download:
         import torchvision.datasets as tvd
 
         cls = tvd.MNIST if name == "mnist" else tvd.FashionMNIST
-        for train in (True, False):
-            cls(str(Path(root).expanduser()), train=train, download=True)
+        with _download_errors(name, folder):
+            for train in (True, False):
+                cls(str(Path(root).expanduser()), train=train, download=True)
     missing = [s for s in stems if _find(folder, s) is None]
     if missing:
         raise DatasetNotFoundError(
@@ -336,8 +420,8 @@ def load_mnist_idx(name: str, root: str | Path, *, download: bool = False) -> tu
         )
     out = []
     for split in ("train", "test"):
-        images = read_idx(_find(folder, _IDX[split][0])).unsqueeze(1)  # (N, 1, 28, 28)
-        labels = read_idx(_find(folder, _IDX[split][1])).long()
+        images = read_idx(_find(folder, _IDX[split][0]), item_shape=(28, 28)).unsqueeze(1)  # (N, 1, 28, 28)
+        labels = read_idx(_find(folder, _IDX[split][1]), item_shape=()).long()
         if images.dtype != torch.uint8 or images.dim() != 4 or len(images) != len(labels):
             raise ValueError(
                 f"{folder}: {split} images {tuple(images.shape)} and labels {tuple(labels.shape)} do not match"
@@ -374,8 +458,18 @@ def read_cifar_batch(path: str | Path) -> dict[str, object]:
     try:
         with open(path, "rb") as f:
             d = _NumpyOnlyUnpickler(io.BufferedReader(f), encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError) as e:
-        raise ValueError(f"{path} is not a readable CIFAR batch: {e}") from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+    ) as e:
+        raise ValueError(f"{path} is not a readable CIFAR batch: {type(e).__name__}: {e}") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"{path} is not a CIFAR batch: it holds a {type(d).__name__}, expected a dict")
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
 
 
@@ -395,12 +489,13 @@ _CIFAR = {
 def load_cifar(name: str, root: str | Path, *, download: bool = False) -> tuple[Dataset, Dataset]:
     """Return CIFAR-10 or CIFAR-100 (train, test) from the python pickle batches under ``root``."""
     folder_name, train_files, test_files, label_key, meta_file, names_key = _CIFAR[name]
-    folder = Path(root).expanduser().resolve() / folder_name
+    folder = _resolve_root(root) / folder_name
     wanted = train_files + test_files
     if download and not all((folder / f).is_file() for f in wanted):
         import torchvision.datasets as tvd
 
-        (tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100)(str(Path(root).expanduser()), download=True)
+        with _download_errors(name, folder):
+            (tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100)(str(Path(root).expanduser()), download=True)
     missing = [f for f in wanted if not (folder / f).is_file()]
     if missing:
         raise DatasetNotFoundError(
@@ -410,10 +505,24 @@ def load_cifar(name: str, root: str | Path, *, download: bool = False) -> tuple[
     out = []
     for files in (train_files, test_files):
         batches = [read_cifar_batch(folder / f) for f in files]
-        data = np.concatenate([np.asarray(b["data"], dtype=np.uint8) for b in batches])
-        labels = np.concatenate([np.asarray(b[label_key], dtype=np.int64) for b in batches])
+        for f, b in zip(files, batches):
+            missing = [k for k in ("data", label_key) if k not in b]
+            if missing:
+                raise ValueError(
+                    f"{folder / f} is not a {name} batch: it has no {' or '.join(map(repr, missing))} "
+                    f"(keys: {', '.join(map(str, b)) or 'none'})"
+                )
+        try:
+            data = np.concatenate([np.asarray(b["data"], dtype=np.uint8) for b in batches])
+            labels = np.concatenate([np.asarray(b[label_key], dtype=np.int64) for b in batches])
+        except (TypeError, ValueError) as e:
+            raise ValueError(
+                f"{folder}: the batches' data or labels are not arrays of numbers ({e})"
+            ) from None
         if data.ndim != 2 or data.shape[1] != 3072:
             raise ValueError(f"{folder}: expected rows of 3072 bytes (3x32x32), got {data.shape}")
+        if len(data) != len(labels):
+            raise ValueError(f"{folder}: {len(data)} images but {len(labels)} labels")
         images = torch.from_numpy(data).view(-1, 3, 32, 32)  # rows are R plane, G plane, B plane, row-major
         out.append(TensorImageDataset(images, torch.from_numpy(labels), num_classes=num_classes, name=name))
     return out[0], out[1]
@@ -422,7 +531,7 @@ def load_cifar(name: str, root: str | Path, *, download: bool = False) -> tuple[
 def cifar_classes(name: str, root: str | Path) -> tuple[str, ...]:
     """Return the class names stored in the CIFAR meta file, or () if it is absent."""
     folder_name, *_, meta_file, names_key = _CIFAR[name]
-    path = Path(root).expanduser().resolve() / folder_name / meta_file
+    path = _resolve_root(root) / folder_name / meta_file
     if not path.is_file():
         return ()
     names = read_cifar_batch(path).get(names_key, ())
@@ -430,25 +539,54 @@ def cifar_classes(name: str, root: str | Path) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------- image folder
+_LAYOUT = (
+    "expected <root>/train/<class>/*.jpg and <root>/val/<class>/*.jpg, or <root>/<class>/*.jpg (split 80/20)"
+)
+
+
+def _is_image(p: Path) -> bool:
+    return p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+
+
 def _scan(folder: Path) -> tuple[list[Path], list[int], list[str]]:
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """Return (files, labels, classes) of the class folders under ``folder``; folders without images are no class."""
+    per_class: dict[str, list[Path]] = {}
+    empty = []
+    for d in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        images = sorted(p for p in d.rglob("*") if _is_image(p))
+        if images:
+            per_class[d.name] = images
+        else:
+            empty.append(d.name)
+    loose = sum(1 for p in folder.iterdir() if _is_image(p))
+    if not per_class:
+        found = (
+            f"{loose} image(s) directly in {folder} but no class folders"
+            if loose
+            else (f"{len(empty)} folder(s) without images ({', '.join(empty[:5])})" if empty else "nothing")
+        )
+        raise DatasetEmptyError(
+            f"imagefolder: no images in class folders under {folder}: found {found}; {_LAYOUT}"
+        )
+    if empty or loose:
+        ignored = [f"{len(empty)} folder(s) without images ({', '.join(empty[:5])})"] * bool(empty)
+        ignored += [f"{loose} image(s) outside any class folder"] * bool(loose)
+        warnings.warn(f"imagefolder {folder}: ignoring {' and '.join(ignored)}", stacklevel=3)
     files, labels = [], []
+    classes = list(per_class)
     for i, c in enumerate(classes):
-        for p in sorted((folder / c).rglob("*")):
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
-                files.append(p)
-                labels.append(i)
+        files += per_class[c]
+        labels += [i] * len(per_class[c])
     return files, labels, classes
 
 
-def load_imagefolder(root: str | Path, *, skip_bad_images: bool = False) -> tuple[Dataset, Dataset]:
+def load_imagefolder(
+    root: str | Path, *, skip_bad_images: bool = False, max_pixels: int = MAX_IMAGE_PIXELS
+) -> tuple[Dataset, Dataset]:
     """Return (train, test) from ``root/train`` and ``root/val`` (or ``root/test``), or an 80/20 split of ``root``."""
-    root = Path(root).expanduser().resolve()
+    root = _resolve_root(root)
     if not root.is_dir():
-        raise DatasetNotFoundError(
-            f"imagefolder not found: {root} is not a directory; expected {root}/train/<class>/*.jpg and "
-            f"{root}/val/<class>/*.jpg, or {root}/<class>/*.jpg (split 80/20)"
-        )
+        raise DatasetNotFoundError(f"imagefolder not found: {root} is not a directory; {_LAYOUT}")
     val = next((root / v for v in ("val", "test") if (root / v).is_dir()), None)
     if (root / "train").is_dir() and val is not None:
         files, labels, classes = _scan(root / "train")
@@ -460,21 +598,29 @@ def load_imagefolder(root: str | Path, *, skip_bad_images: bool = False) -> tupl
         tr, te = stratified_split(np.array(all_labels), test_fraction=0.2)
         files, labels = [all_files[i] for i in tr], [all_labels[i] for i in tr]
         vfiles, vlabels = [all_files[i] for i in te], [all_labels[i] for i in te]
-    if not files:
-        raise DatasetNotFoundError(
-            f"imagefolder: no images ({', '.join(IMAGE_EXTENSIONS)}) in class folders under {root}"
+    if len(classes) < 2:
+        raise DatasetEmptyError(
+            f"imagefolder {root}: found one class ({classes[0]}); a classifier needs at least two class folders"
         )
-    return (
-        ImageFolderDataset(files, labels, classes, skip_bad_images=skip_bad_images),
-        ImageFolderDataset(vfiles, vlabels, classes, skip_bad_images=skip_bad_images),
+    kw = dict(skip_bad_images=skip_bad_images, max_pixels=max_pixels)
+    return ImageFolderDataset(files, labels, classes, **kw), ImageFolderDataset(
+        vfiles, vlabels, classes, **kw
     )
 
 
 # ---------------------------------------------------------------------------- entry point
 def build_datasets(
-    name: str, *, root: str | Path = "data", download: bool = False, skip_bad_images: bool = False
+    name: str,
+    *,
+    root: str | Path = "data",
+    download: bool = False,
+    skip_bad_images: bool = False,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
 ) -> tuple[Dataset, Dataset, DatasetInfo]:
-    """Return (train, test, info) for a dataset name; the images are untransformed (uint8)."""
+    """Return (train, test, info) for a dataset name; the images are untransformed (uint8).
+
+    DatasetEmptyError if either split holds no images.
+    """
     from dataclasses import replace
 
     if name not in DATASET_INFO:
@@ -498,9 +644,15 @@ def build_datasets(
         train, test = load_cifar(name, root, download=download)
         classes = cifar_classes(name, root) or tuple(str(i) for i in range(info.num_classes))
     else:
-        train, test = load_imagefolder(root, skip_bad_images=skip_bad_images)
+        train, test = load_imagefolder(root, skip_bad_images=skip_bad_images, max_pixels=max_image_pixels)
         classes = tuple(train.classes)
         info = replace(info, num_classes=len(classes))
+    for split, ds in (("training", train), ("held-out", test)):
+        if len(ds) == 0:
+            where = f" under {root}" if name not in ("mnist5k", "digits", "shapes10") else ""
+            raise DatasetEmptyError(
+                f"{name}{where}: the {split} split has no images; a run needs images in both"
+            )
     return train, test, replace(info, classes=classes)
 
 

@@ -117,6 +117,34 @@ def _collate(items: list) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items], dtype=torch.int64)
 
 
+class _Loader(DataLoader):
+    """A DataLoader whose worker errors read like the single-process ones (one line, the same type)."""
+
+    def __iter__(self) -> Iterator:
+        it = super().__iter__()
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            except Exception as e:
+                raise _unwrap_worker_error(e) from None
+            yield batch
+
+
+def _unwrap_worker_error(e: Exception) -> Exception:
+    """Return ``e`` without the worker's traceback that torch puts in the message ("Caught X in DataLoader worker")."""
+    text = str(e)
+    if "Original Traceback" not in text:
+        return e
+    last = [ln for ln in text.splitlines() if ln.strip()][-1]
+    _, sep, message = last.partition(": ")  # "module.ErrorType: message"
+    try:
+        return type(e)(message if sep else last)
+    except Exception:  # an exception type that takes other arguments: keep it whole
+        return e
+
+
 def make_loader(
     dataset: TransformedDataset,
     sampler: Sampler,
@@ -126,7 +154,7 @@ def make_loader(
     pin_memory: bool = False,
 ) -> DataLoader:
     """Return a DataLoader over ``dataset`` in ``sampler``'s order, keeping the last partial batch."""
-    return DataLoader(
+    return _Loader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,

@@ -10,6 +10,8 @@ ones), wrong types and impossible values raise :class:`ConfigError`.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ __all__ = [
     "load_config",
     "recipe_path",
     "validate",
+    "yaml_load",
 ]
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -52,10 +55,77 @@ DATASET_NAMES = (
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "onecycle", "plateau")
 POLICIES = ("none", "autoaugment", "randaugment", "trivialaugment")
+MAX_THREADS = 1024  # torch allocates per-thread state: 100,000 threads is a MemoryError, not a setting
+MAX_BATCH = 1 << 20  # larger batches cannot fit any machine's memory; the trainer also checks the data size
 
 
 class ConfigError(ValueError):
     """A recipe or override does not fit the schema: unknown key, wrong type or impossible value."""
+
+
+# ---------------------------------------------------------------------------- YAML, bounded
+MAX_CONFIG_BYTES = 1 << 20  # a recipe is a few KB; refuse anything near a megabyte
+MAX_VALUE_ITEMS = 10_000  # items in any list or mapping value, strings' characters included
+MAX_VALUE_DEPTH = 16  # nesting of lists and mappings
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses anchors and aliases (a 375-byte alias bomb expands to gigabytes) and duplicate keys."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent) or getattr(self.peek_event(), "anchor", None):
+            mark = self.peek_event().start_mark
+            raise ConfigError(
+                f"YAML anchors and aliases (&name, *name) are not allowed in configs (line {mark.line + 1}); "
+                "write the values out"
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise ConfigError(
+                    f"duplicate key {key!r} (line {key_node.start_mark.line + 1}); each key may appear once"
+                )
+            seen.add(key) if isinstance(key, (str, int, float, bool)) else None
+        return super().construct_mapping(node, deep)
+
+
+def yaml_load(text: str, *, where: str) -> Any:
+    """Return the value of a YAML text: safe tags only, no anchors/aliases or duplicate keys, bounded size."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{where}: {len(text):,} characters of YAML; a config is at most {MAX_CONFIG_BYTES:,}"
+        )
+    try:
+        value = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    except yaml.YAMLError as e:
+        hint = " (python/... tags are refused: configs hold plain values only)" if "python/" in str(e) else ""
+        raise ConfigError(f"{where}: not valid YAML{hint}: {' '.join(str(e).split())}") from None
+    _check_bounded(value, where, 0)
+    return value
+
+
+def _check_bounded(value: Any, where: str, depth: int) -> int:
+    """Return the number of items in ``value``; ConfigError if it is too deep or too large."""
+    if depth > MAX_VALUE_DEPTH:
+        raise ConfigError(f"{where}: values nest deeper than {MAX_VALUE_DEPTH} levels")
+    if isinstance(value, str):
+        n = len(value)
+    elif isinstance(value, dict):
+        n = len(value) + sum(_check_bounded(v, where, depth + 1) for v in value.values())
+    elif isinstance(value, (list, tuple)):
+        n = len(value) + sum(_check_bounded(v, where, depth + 1) for v in value)
+    else:
+        n = 1
+    if n > MAX_VALUE_ITEMS:
+        raise ConfigError(f"{where}: a value holds more than {MAX_VALUE_ITEMS:,} items or characters")
+    return n
 
 
 @dataclass
@@ -89,6 +159,7 @@ class DataConfig:
     skip_bad_images: bool = (
         False  # imagefolder: skip unreadable image files with a warning instead of failing
     )
+    max_image_pixels: int = 40_000_000  # imagefolder: refuse files with more pixels (decompression bombs)
 
 
 @dataclass
@@ -163,6 +234,8 @@ class RunConfig:
     tensorboard: bool = True  # write TensorBoard event files to <run>/tb
     plots: bool = True  # write learning_curves.png and confusion_matrix.png
     grad_norms: bool = False  # log each layer's gradient norm (mean over the epoch's steps)
+    dist_timeout: float = 300.0  # seconds a process waits in a collective for the others before giving up
+    recipe: str = ""  # which recipe the config came from and why (written by `cnnlineage train`; a note only)
 
 
 @dataclass
@@ -208,22 +281,36 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[value.strip().lower()]
+        raise ConfigError(f"{where}: expected a boolean (true/false, yes/no, on/off), got {value!r}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+        if isinstance(value, str):  # YAML 1.1 reads "1e6" as a string
             try:
-                return float(value)
+                f = float(value)
+            except ValueError:
+                f = math.nan
+            if math.isfinite(f) and f.is_integer():
+                return int(f)
+        raise ConfigError(f"{where}: expected an integer, got {_shown(value)}")
+    if tp is float:
+        number = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if number is None:
+            raise ConfigError(f"{where}: expected a number (e.g. 0.5), got {_shown(value)}")
+        if not math.isfinite(number):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -240,6 +327,30 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     raise ConfigError(f"{where}: unsupported type {tp}")  # pragma: no cover - schema bug
 
 
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):  # YAML reads yes/no/on/off as booleans too
+        return f"the boolean {str(value).lower()}"
+    return repr(value)
+
+
+_ALIASES = {
+    "learning_rate": "lr",
+    "wd": "weight_decay",
+    "bs": "batch_size",
+    "batch": "batch_size",
+    "epoch": "epochs",
+}
+
+
+def _unknown_key(key: str, names: list[str], prefix: str) -> ConfigError:
+    """Return the error for an unknown key: the nearest valid keys first, then the section's keys."""
+    close = [_ALIASES[key]] if _ALIASES.get(key) in names else []
+    close += [c for c in difflib.get_close_matches(key, names, n=3, cutoff=0.5) if c not in close]
+    guess = f"did you mean {' or '.join(prefix + c for c in close)}? " if close else ""
+    section = f" in {prefix[:-1]}" if prefix else ""
+    return ConfigError(f"unknown key {prefix + key!r}; {guess}valid keys{section}: {', '.join(names)}")
+
+
 def _fill(obj: Any, values: dict[str, Any], prefix: str) -> None:
     hints = typing.get_type_hints(type(obj))
     names = [f.name for f in dataclasses.fields(obj)]
@@ -248,9 +359,7 @@ def _fill(obj: Any, values: dict[str, Any], prefix: str) -> None:
     for key, value in values.items():
         where = f"{prefix}{key}"
         if key not in names:
-            raise ConfigError(
-                f"unknown key {where!r}; valid keys{' in ' + prefix[:-1] if prefix else ''}: {', '.join(names)}"
-            )
+            raise _unknown_key(str(key), names, prefix)
         tp = hints[key]
         if key == "kwargs" and isinstance(
             value, dict
@@ -292,23 +401,30 @@ def valid_keys(cfg: TrainConfig | None = None) -> list[str]:
 def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
     """Return ``cfg`` with ``key=value`` overrides applied (values parsed as YAML: 0.05, true, [30, 60])."""
     values: dict[str, Any] = {}
+    given: list[tuple[str, str]] = []
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value, e.g. optim.lr=0.05")
         key, raw = item.split("=", 1)
         key = key.strip()
         if key not in valid_keys(cfg) and not key.startswith("model.kwargs."):
-            raise ConfigError(f"unknown key {key!r}; valid keys: {', '.join(valid_keys(cfg))}")
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"override {item!r}: cannot parse the value: {e}") from None
+            section, _, leaf = key.rpartition(".")
+            names = [k.rpartition(".")[2] for k in valid_keys(cfg) if k.rpartition(".")[0] == section]
+            if section and names:
+                raise _unknown_key(leaf, names, section + ".")
+            raise _unknown_key(key, valid_keys(cfg), "")
+        value = yaml_load(raw, where=f"--set {item}")
         node = values
         *parents, leaf = key.split(".")
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
-    return config_from_dict(values, base=cfg)
+        given.append((key, item))
+    try:
+        return config_from_dict(values, base=cfg)
+    except ConfigError as e:
+        culprit = next((item for key, item in reversed(given) if str(e).startswith(key)), None)
+        raise ConfigError(f"{e} (from --set {culprit})" if culprit else str(e)) from None
 
 
 def list_recipes() -> list[str]:
@@ -332,10 +448,7 @@ def load_config(path_or_name: str | Path) -> TrainConfig:
                 f"no recipe file {str(p)!r} and no shipped recipe of that name; shipped: {', '.join(list_recipes())}"
             )
         p = shipped
-    try:
-        values = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    values = yaml_load(p.read_text(), where=str(p)) or {}
     try:
         return config_from_dict(values)
     except ConfigError as e:
@@ -390,6 +503,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _at_least(o.weight_decay, 0, "optim.weight_decay")
     _at_least(o.clip_grad_norm, 0, "optim.clip_grad_norm")
     _at_least(o.accum_steps, 1, "optim.accum_steps")
+    if o.eps <= 0:
+        raise ConfigError(
+            f"optim.eps must be > 0 (it keeps the update's denominator off zero); got {o.eps!r}"
+        )
+    if not 0 <= o.alpha < 1:
+        raise ConfigError(f"optim.alpha must be in [0, 1); got {o.alpha!r}")
     if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
         raise ConfigError(f"optim.betas must be two numbers in [0, 1); got {o.betas!r}")
     if o.nesterov and (o.name != "sgd" or o.momentum <= 0):
@@ -434,4 +553,16 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if not 0 <= cfg.ema_decay < 1:
         raise ConfigError(f"ema_decay must be in [0, 1); got {cfg.ema_decay!r}")
     _at_least(cfg.threads, 0, "threads")
+    if cfg.threads > MAX_THREADS:
+        raise ConfigError(f"threads must be at most {MAX_THREADS}; got {cfg.threads} (0 = torch's default)")
+    if cfg.seed >= 2**63:
+        raise ConfigError(f"seed must be below 2**63; got {cfg.seed}")
+    if d.batch_size > MAX_BATCH or d.eval_batch_size > MAX_BATCH:
+        raise ConfigError(
+            f"data.batch_size and data.eval_batch_size must be at most {MAX_BATCH:,}; got "
+            f"{d.batch_size:,} and {d.eval_batch_size:,}"
+        )
+    _at_least(d.max_image_pixels, 1, "data.max_image_pixels")
+    if not 0 < r.dist_timeout <= 86400:
+        raise ConfigError(f"run.dist_timeout must be in (0, 86400] seconds; got {r.dist_timeout!r}")
     return cfg

@@ -1,8 +1,9 @@
 """What ``cnnlineage train`` does between parsing and training: pick the recipe, apply overrides, launch.
 
 Resolution order: the recipe (``--config`` file or shipped name; else the shipped recipe
-named after the model, if any; else the defaults), then the model name, then the
-convenience flags, then ``--set key=value``. Resuming reads the run directory's saved
+that fits the model and data set, see :func:`choose_recipe`; else the defaults), then the
+model name, then the convenience flags, then ``--set key=value``. The choice and its
+reason are kept in ``run.recipe`` and printed in the run header. Resuming reads the run directory's saved
 ``config.yaml`` instead of a recipe.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -25,9 +25,45 @@ from .config import (
     config_to_dict,
     load_config,
     recipe_path,
+    yaml_load,
 )
 
-__all__ = ["launch_distributed", "resolve_config"]
+__all__ = ["choose_recipe", "launch_distributed", "resolve_config"]
+
+
+def choose_recipe(model: str, data: str | None) -> tuple[str | None, str]:
+    """Return (shipped recipe name or None, why) for training ``model`` on ``data`` (None: the model's own data).
+
+    In order: a recipe for this model and data set (``<model>-<data>``); the model's own
+    recipe when it is for this data set; a recipe for the data set (``<data>``, any model);
+    the model's recipe for another data set (said so); the defaults.
+    """
+    own = recipe_path(model)
+    own_data = load_config(model).data.name if own is not None else None
+    data = data or own_data
+    if data and recipe_path(f"{model}-{data}") is not None:
+        return f"{model}-{data}", f"the shipped recipe for {model} on {data}"
+    if own is not None and own_data == data:
+        return model, f"the shipped recipe for {model} on {data}"
+    if data and recipe_path(data) is not None:
+        why = f"the shipped recipe for {data}"
+        return data, why + (f"; {model}'s own recipe is for {own_data}" if own is not None else "")
+    if own is not None:
+        return model, (
+            f"{model}'s shipped recipe, made for {own_data}: no recipe for {data} exists, so its "
+            "hyperparameters may not suit it"
+        )
+    return None, f"the defaults: no shipped recipe for {model} or {data}"
+
+
+def _requested_data(overrides: list[str]) -> str | None:
+    """Return the data set that the overrides ask for (the last ``data.name=``), or None."""
+    value = None
+    for item in overrides:
+        key, _, raw = item.partition("=")
+        if key.strip() == "data.name":
+            value = yaml_load(raw, where=f"--set {item}")
+    return str(value) if value is not None else None
 
 
 def resolve_config(
@@ -38,36 +74,42 @@ def resolve_config(
         saved = Path(resume) / "config.yaml"
         if not saved.is_file():
             raise ConfigError(f"cannot resume: {saved} does not exist (is {resume} a run directory?)")
-        cfg = config_from_dict(yaml.safe_load(saved.read_text()))
+        values = yaml_load(saved.read_text(), where=str(saved))
+        try:
+            cfg = config_from_dict(values)
+        except ConfigError as e:
+            raise ConfigError(f"{saved}: {e}") from None
         if model and model != cfg.model.name:
             raise ConfigError(f"{resume} is a run of {cfg.model.name}, not {model}")
         return apply_overrides(cfg, [*overrides, f"run.out_dir={json.dumps(str(resume))}"])
+    why = ""
     if recipe:  # with resume too: the launcher hands each rank the fully resolved config as a recipe
         cfg = load_config(recipe)
-    elif model and recipe_path(model) is not None:
-        cfg = load_config(model)
+        why = f"--config {recipe}"
     elif model:
-        cfg = TrainConfig()
-    else:
-        raise ConfigError("name a model (e.g. `cnnlineage train lenet5`) or a recipe with --config")
-    if model:
         from ..registry import get_builder
 
         get_builder(model)  # unknown model: an error with the closest names
+        name, why = choose_recipe(model, _requested_data(list(overrides)))
+        cfg = load_config(name) if name else TrainConfig()
+        why = f"{name}: {why}" if name else why
+    else:
+        raise ConfigError("name a model (e.g. `cnnlineage train lenet5`) or a recipe with --config")
+    if model:
         cfg = apply_overrides(cfg, [f"model.name={model}"])
     overrides = list(overrides) + ([f"run.out_dir={json.dumps(str(resume))}"] if resume else [])
+    if why and not cfg.run.recipe:
+        overrides.append(f"run.recipe={json.dumps(why)}")
     return apply_overrides(cfg, overrides)
 
 
 def launch_distributed(cfg: TrainConfig, nproc: int, *, resume: bool, overwrite: bool) -> int:
     """Run ``cfg`` in ``nproc`` torchrun processes on this machine; return the exit status.
 
-    The config is resolved once here, with a fixed run directory, and handed to every rank
-    as a YAML file, so all ranks train exactly the same thing.
+    The config is resolved once here and handed to every rank as a YAML file, so all ranks
+    train exactly the same thing; rank 0 creates the run directory (a fresh name unless
+    ``run.out_dir`` is set) once the config has passed every check.
     """
-    if not cfg.run.out_dir:
-        out = time.strftime(f"runs/{cfg.model.name}-{cfg.data.name}-%Y%m%d-%H%M%S")
-        cfg = apply_overrides(cfg, [f"run.out_dir={json.dumps(out)}"])
     fd, path = tempfile.mkstemp(prefix="cnnlineage-", suffix=".yaml")
     with os.fdopen(fd, "w") as f:
         yaml.safe_dump(config_to_dict(cfg), f, sort_keys=False)

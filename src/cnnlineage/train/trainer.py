@@ -28,7 +28,7 @@ import inspect
 import json
 import math
 import os
-import time
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,12 +51,23 @@ from ..registry import create_model, get_builder
 from . import distributed
 from .checkpoint import (
     FORMAT,
+    CheckpointError,
+    RunDirError,
     capture_rng,
     load_checkpoint,
+    new_run_dir,
     prepare_run_dir,
     release_lock,
     restore_rng,
     save_checkpoint,
+)
+from .checks import (
+    UPSCALE_WARNING,
+    check_builder_kwargs,
+    check_finetune_source,
+    check_same_run,
+    is_collective_failure,
+    small_models,
 )
 from .config import ConfigError, TrainConfig, config_from_dict, config_to_dict, validate
 from .engine import autocast, classification_loss, evaluate, input_size_for, pick_device
@@ -69,11 +80,13 @@ from .metrics import (
     plot_learning_curves,
 )
 from .optim import LRSchedule, ModelEma, build_optimizer, init_weights, param_groups
+from .signals import StopRequest, TrainingInterrupted
 
 __all__ = [
     "HOOKS",
     "NonFiniteLossError",
     "Trainer",
+    "TrainingInterrupted",
     "classification_loss",
     "evaluate",
     "input_size_for",
@@ -106,7 +119,7 @@ class Trainer:
             raise ValueError(f"unknown hooks {sorted(unknown)}; known: {', '.join(HOOKS)}")
         self.hooks = {name: list((hooks or {}).get(name, [])) for name in HOOKS}
         wants_cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
-        self.dist = distributed.setup("cuda" if wants_cuda else "cpu")
+        self.dist = distributed.setup("cuda" if wants_cuda else "cpu", timeout=cfg.run.dist_timeout)
         self.main = self.dist.is_main
         self.log = log if self.main else (lambda *_: None)
         self.device = pick_device(cfg.device, self.dist.local_rank)
@@ -121,17 +134,31 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self.local_batch = cfg.data.batch_size // self.dist.world_size
 
-        # Run directory: rank 0 picks, checks and locks it; the others wait and agree.
-        out = cfg.run.out_dir or time.strftime(f"runs/{cfg.model.name}-{cfg.data.name}-%Y%m%d-%H%M%S")
-        self.run_dir = Path(distributed.broadcast_object(out))
-        if self.main:
-            prepare_run_dir(self.run_dir, resume=resume, overwrite=overwrite)
-        distributed.barrier()
-
+        # Everything that can be refused is checked before the run directory exists.
         pretrained = load_checkpoint(cfg.finetune.checkpoint) if cfg.finetune.checkpoint else None
+        if pretrained is not None:
+            check_finetune_source(pretrained, cfg)
         train_base, test_base = self._build_model(pretrained)
         self._build_data(train_base, test_base)
+        self._check_sizes()
         self._build_optimizer(finetuning=pretrained is not None)
+
+        # Run directory: rank 0 creates (a fresh unique name by default), checks and locks it,
+        # then tells the others the path or the reason it was refused, so every rank stops alike.
+        outcome: tuple[str, str] = ("", "")
+        if self.main:
+            try:
+                if cfg.run.out_dir:
+                    path = prepare_run_dir(Path(cfg.run.out_dir), resume=resume, overwrite=overwrite)
+                else:
+                    path = prepare_run_dir(new_run_dir(f"runs/{cfg.model.name}-{cfg.data.name}"))
+                outcome = (str(path), "")
+            except ValueError as e:
+                outcome = ("", str(e))
+        path, refused = distributed.broadcast_object(outcome)
+        if refused:
+            raise RunDirError(refused)
+        self.run_dir = Path(path)
 
         # Position in the run (restored on resume)
         self.epoch, self.batch_in_epoch, self.global_step, self.global_batch = 0, 0, 0, 0
@@ -143,24 +170,40 @@ class Trainer:
         self.wall = Timer()  # the whole run, across resumes
         self.epoch_time = Timer()  # training time of the current epoch (evaluation and checkpoints excluded)
         self.confusion: torch.Tensor | None = None
-        if resume:
-            self.load_state(load_checkpoint(self.run_dir / "checkpoints" / "last.pt"))
+        self.stop = StopRequest()
         self.tb = None
-        if self.main:
-            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-            tmp = self.run_dir / ".metrics.jsonl.tmp"  # on resume: exactly the epochs the checkpoint holds
-            tmp.write_text("".join(json.dumps(h) + "\n" for h in self.history))
-            os.replace(tmp, self.run_dir / "metrics.jsonl")
-            if cfg.run.tensorboard:
-                self.tb = TensorBoard(self.run_dir / "tb", purge_step=self.epoch + 1 if resume else None)
+        try:
+            if resume:
+                last = self.run_dir / "checkpoints" / "last.pt"
+                self.load_state(load_checkpoint(last), source=last)
+            if self.main:
+                (self.run_dir / "config.yaml").write_text(
+                    yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+                )
+                tmp = (
+                    self.run_dir / ".metrics.jsonl.tmp"
+                )  # on resume: exactly the epochs the checkpoint holds
+                tmp.write_text("".join(json.dumps(h) + "\n" for h in self.history))
+                os.replace(tmp, self.run_dir / "metrics.jsonl")
+                if cfg.run.tensorboard:
+                    self.tb = TensorBoard(self.run_dir / "tb", purge_step=self.epoch + 1 if resume else None)
+        except BaseException:
+            if self.main:
+                release_lock(self.run_dir)
+            raise
 
     def _build_model(self, pretrained: dict[str, Any] | None) -> tuple[Any, Any]:
         """Load the dataset, build the model for it (seeded) and return the raw (train, test) sets."""
         cfg, d = self.cfg, self.cfg.data
         train_base, test_base, self.info = build_datasets(
-            d.name, root=d.root, download=d.download, skip_bad_images=d.skip_bad_images
+            d.name,
+            root=d.root,
+            download=d.download,
+            skip_bad_images=d.skip_bad_images,
+            max_image_pixels=d.max_image_pixels,
         )
         kwargs = dict(cfg.model.kwargs)
+        check_builder_kwargs(cfg.model.name, kwargs)
         if cfg.model.drop_path_rate:
             if "drop_path_rate" not in inspect.signature(get_builder(cfg.model.name)).parameters:
                 raise ConfigError(
@@ -224,55 +267,88 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> dict[str, Any]:
-        """Train for the remaining epochs; return the summary (also written to summary.json)."""
+        """Train for the remaining epochs; return the summary (also written to summary.json).
+
+        SIGINT, SIGTERM and SIGHUP stop the run after the current optimizer step with a
+        checkpoint (TrainingInterrupted); finishing (plots, summary.json) is not interrupted.
+        """
+        with self.stop.installed():
+            self.wall.start()
+            try:
+                self._describe()
+                self._call("on_train_start", self)
+                self._train_epochs()
+            except BaseException as e:
+                if self.main:
+                    release_lock(
+                        self.run_dir
+                    )  # a crash frees the directory; the checkpoint stays for --resume
+                if self.dist.enabled and is_collective_failure(e):
+                    raise distributed.stalled_ranks_error(
+                        e, timeout=self.cfg.run.dist_timeout, run_dir=self.run_dir
+                    ) from None
+                raise
+            finally:
+                self.wall.stop()
+                if self.tb is not None:
+                    self.tb.close()
+            summary = self._finish()
+        self._call("on_train_end", self, summary)
+        return summary
+
+    def _train_epochs(self) -> None:
         cfg = self.cfg
-        self.wall.start()
-        self._describe()
-        self._call("on_train_start", self)
-        try:
-            for epoch in range(self.epoch, cfg.epochs):
-                self.epoch = epoch
-                model = self._prepare_epoch(epoch)
-                self.train_sampler.set_epoch(epoch, start=self.batch_in_epoch * self.local_batch)
-                progress = Progress(
-                    cfg.run.progress, total=self.batches_per_epoch, initial=self.batch_in_epoch,
-                    desc=f"epoch {epoch + 1}/{cfg.epochs}", every=cfg.run.log_every_steps, enabled=self.main,
-                )  # fmt: skip
-                self.epoch_time.start()
-                for images, labels in self.train_loader:
-                    last_of_step = (self.batch_in_epoch + 1) % cfg.optim.accum_steps == 0
-                    last_of_step = last_of_step or self.batch_in_epoch + 1 == self.batches_per_epoch
-                    stats = self._train_batch(model, images, labels, sync=last_of_step)
-                    if last_of_step:
-                        self._optimizer_step()
+        for epoch in range(self.epoch, cfg.epochs):
+            self.epoch = epoch
+            self._maybe_stop(save=not (self.run_dir / "checkpoints" / "last.pt").is_file())
+            model = self._prepare_epoch(epoch)
+            self.train_sampler.set_epoch(epoch, start=self.batch_in_epoch * self.local_batch)
+            progress = Progress(
+                cfg.run.progress, total=self.batches_per_epoch, initial=self.batch_in_epoch,
+                desc=f"epoch {epoch + 1}/{cfg.epochs}", every=cfg.run.log_every_steps, enabled=self.main,
+            )  # fmt: skip
+            self.epoch_time.start()
+            for images, labels in self.train_loader:
+                last_of_step = (self.batch_in_epoch + 1) % cfg.optim.accum_steps == 0
+                last_of_step = last_of_step or self.batch_in_epoch + 1 == self.batches_per_epoch
+                stats = self._train_batch(model, images, labels, sync=last_of_step)
+                if last_of_step:
+                    self._optimizer_step()
+                    if self.batch_in_epoch < self.batches_per_epoch:  # (the epoch's end checkpoints anyway)
                         every = cfg.run.checkpoint_every_steps
-                        if (
-                            every
-                            and self.global_step % every == 0
-                            and self.batch_in_epoch < self.batches_per_epoch
-                        ):
+                        due = bool(every) and self.global_step % every == 0
+                        if due:
                             self.epoch_time.stop()
                             self.save()
                             self.epoch_time.start()
-                    stats["ips"] = (
-                        self.sums["seen"] * self.dist.world_size / max(1e-9, self.epoch_time.peek())
-                    )
-                    progress.update(stats)
-                    self._call("on_step_end", self, stats)
-                self.epoch_time.stop()
-                progress.close()
-                self._end_epoch(epoch)
-        except BaseException:
-            if self.main:
-                release_lock(self.run_dir)  # a crash frees the directory; the checkpoint stays for --resume
-            raise
-        finally:
-            self.wall.stop()
-            if self.tb is not None:
-                self.tb.close()
-        summary = self._finish()
-        self._call("on_train_end", self, summary)
-        return summary
+                        self._maybe_stop(save=not due)
+                stats["ips"] = self.sums["seen"] * self.dist.world_size / max(1e-9, self.epoch_time.peek())
+                progress.update(stats)
+                self._call("on_step_end", self, stats)
+            self.epoch_time.stop()
+            progress.close()
+            self._end_epoch(epoch)  # a stop asked during the last epoch's evaluation: just finish
+
+    def _maybe_stop(self, *, save: bool) -> None:
+        """If a stop signal arrived (on any rank), checkpoint (if ``save``) and raise TrainingInterrupted."""
+        asked = self.stop.signum or 0
+        if self.dist.enabled:  # every rank must stop after the same step
+            anyone = distributed.all_reduce_sum(torch.tensor([float(asked > 0)], device=self.device))
+            if anyone.item() and not asked:
+                asked = int(signal.SIGTERM)  # another rank was asked: stop with it
+        if not asked:
+            return
+        if save:
+            self.save()
+        where = f"epoch {self.epoch + 1}, step {self.global_step}"
+        last = self.run_dir / "checkpoints" / "last.pt"
+        saved = (
+            f"the checkpoint {last} holds everything up to {where}; continue with "
+            f"`cnnlineage train --resume {self.run_dir}`"
+            if last.is_file()
+            else "no checkpoint was written yet, so there is nothing to resume"
+        )
+        raise TrainingInterrupted(f"stopped by {StopRequest.name(asked)} at {where}: {saved}", asked)
 
     def _train_batch(
         self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, sync: bool
@@ -297,14 +373,21 @@ class Trainer:
             with autocast(self.device, cfg.amp):
                 out = model(images)
                 loss = self._loss(out, targets)
-            value = loss.detach().float().reshape(1)
+            value = loss.detach().float().reshape(1).clone()  # a copy: the all-reduce sums it in place
             if self.dist.enabled:  # every rank sees the same (mean) loss, so all stop together
                 value = distributed.all_reduce_sum(value) / self.dist.world_size
             if not math.isfinite(float(value)):
+                last = self.run_dir / "checkpoints" / "last.pt"
+                kept = (
+                    f"The last good checkpoint is kept: {last} (continue with --resume {self.run_dir})"
+                    if last.is_file()
+                    else "No checkpoint was written yet (the first checkpoint comes at the end of epoch 1 "
+                    "or after run.checkpoint_every_steps steps)"
+                )
                 raise NonFiniteLossError(
                     f"loss is {float(value)} at epoch {self.epoch + 1}, batch {self.batch_in_epoch + 1} "
-                    f"(step {self.global_step}); stopped. The last good checkpoint is kept in "
-                    f"{self.run_dir / 'checkpoints'}. Try a lower optim.lr, optim.clip_grad_norm, or amp=none."
+                    f"(step {self.global_step}); stopped. {kept}. "
+                    "Try a lower optim.lr, optim.clip_grad_norm, or amp=none."
                 )
             self.scaler.scale(loss / cfg.optim.accum_steps).backward()
         logits = out[0] if isinstance(out, (tuple, list)) else out
@@ -399,13 +482,14 @@ class Trainer:
         self.epoch, self.batch_in_epoch = epoch + 1, 0
         self.sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
         self.grad_sums, self.grad_count, self.epoch_time = {}, 0, Timer()
+        if improved and self.main:  # best.pt before last.pt: a kill between them is repaired by resuming,
+            # which replays this epoch exactly and rewrites best.pt (last.pt first would leave it stale)
+            best = {**self._meta(), "model": self.model.state_dict(), "metrics": record}
+            save_checkpoint(best, self.run_dir / "checkpoints" / "best.pt")
         self.save()
         if not self.main:
             self._call("on_epoch_end", self, record)
             return
-        if improved:
-            best = {**self._meta(), "model": self.model.state_dict(), "metrics": record}
-            save_checkpoint(best, self.run_dir / "checkpoints" / "best.pt")
         with open(self.run_dir / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(record) + "\n")
         if self.tb is not None:
@@ -421,6 +505,17 @@ class Trainer:
             f"top-5 {record['test_top5']:.2f}%{ema_txt}  lr {record['lr']:.3g}  "
             f"{record['images_per_second']:,.0f} img/s  {seconds:.1f}s"
         )
+        chance = math.log(self.info.num_classes)
+        warmed_up = (
+            max(self.schedule.factor(k) for k in range(self.steps_per_epoch)) >= 0.5
+        )  # else: too early
+        if epoch == 0 and record["train_loss"] >= chance and warmed_up:
+            self.log(
+                f"hint: after epoch 1 the training loss ({record['train_loss']:.3f}) is not below chance level "
+                f"(ln {self.info.num_classes} = {chance:.3f}): the model is not learning yet. The learning rate "
+                f"(optim.lr={cfg.optim.lr:g}) may not suit {cfg.model.name} on {cfg.data.name}; try a recipe made "
+                "for this data set (--config), a lower --lr, or warm-up (--set schedule.warmup_epochs=1)"
+            )
         self._call("on_epoch_end", self, record)
 
     def _finish(self) -> dict[str, Any]:
@@ -511,10 +606,21 @@ class Trainer:
             "wall_seconds": self.wall.peek(),
         }
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` (the resume path)."""
+    def load_state(self, state: dict[str, Any], *, source: str | Path = "checkpoint") -> None:
+        """Restore a :meth:`state_dict` (the resume path); CheckpointError if it belongs to another model or data set."""
+        if "position" not in state or "model" not in state:
+            raise CheckpointError(
+                f"{source} is not a resumable checkpoint (no training position); use --finetune"
+            )
+        check_same_run(state, self._meta(), source=source)
         pos, progress = state["position"], state["progress"]
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as e:
+            raise CheckpointError(
+                f"{source} holds weights of another shape than {self.cfg.model.name} with these settings "
+                f"({str(e).splitlines()[0]}); resume with the settings it was trained with"
+            ) from None
         if self.cfg.finetune.checkpoint:  # frozen groups must match before the optimizer state goes in
             f = self.cfg.finetune
             set_trainable(self.model, f.mode, epoch=pos["epoch"], unfreeze_every=f.unfreeze_every)
@@ -543,10 +649,31 @@ class Trainer:
         for fn in self.hooks[name]:
             fn(*args)
 
+    def _check_sizes(self) -> None:
+        """Refuse empty splits and batch or accumulation sizes the data cannot fill (ConfigError)."""
+        c, n = self.cfg, len(self.train_set)
+        for split, size in (("training", n), ("held-out", len(self.test_set))):
+            if size == 0:
+                raise ConfigError(f"{c.data.name}: the {split} split has no images; a run needs both splits")
+        if c.data.batch_size > n:
+            raise ConfigError(
+                f"data.batch_size ({c.data.batch_size:,}) is larger than the training set ({n:,} images); "
+                f"use at most {n:,}"
+            )
+        if c.optim.accum_steps > self.batches_per_epoch:
+            raise ConfigError(
+                f"optim.accum_steps ({c.optim.accum_steps:,}) exceeds the {self.batches_per_epoch:,} batches of "
+                f"an epoch ({n:,} images / batch {c.data.batch_size}): at most {self.batches_per_epoch:,}"
+            )
+
     def _describe(self) -> None:
         """Log what will run: model, data, input size and transforms, device, schedule, non-default settings."""
         c, d, info = self.cfg, self.cfg.data, self.info
-        changed = " ".join(f"{k}={v}" for k, v in _changed(config_to_dict(c), config_to_dict(TrainConfig())))
+        changed = " ".join(
+            f"{k}={v}"
+            for k, v in _changed(config_to_dict(c), config_to_dict(TrainConfig()))
+            if k != "run.recipe"
+        )
         stored = f"{info.in_chans}x{info.size[0]}x{info.size[1]}" if info.size[0] else "of varying size"
         where = (
             f" (resuming at epoch {self.epoch + 1}, batch {self.batch_in_epoch})" if self.global_batch else ""
@@ -570,6 +697,15 @@ class Trainer:
             r = self.finetune_report
             lines.append(
                 f"  finetune  {c.finetune.checkpoint}: {r['loaded']} tensors loaded, new head {r['new_head_keys']}"
+            )
+        if c.run.recipe:
+            lines.insert(1, f"  recipe    {c.run.recipe}")
+        factor = max(self.size[0] / info.size[0], self.size[1] / info.size[1]) if info.size[0] else 1.0
+        if factor >= UPSCALE_WARNING:
+            lines.append(
+                f"warning: {d.name} images are {info.size[0]}x{info.size[1]} and {c.model.name} takes "
+                f"{self.size[0]}x{self.size[1]}: every image is upscaled {factor:.0f}x, which costs time and memory "
+                f"and adds no detail. A model made for small inputs fits better: {', '.join(small_models(info.size))}"
             )
         for line in lines:
             self.log(line)
