@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 import cnnlineage
-from cnnlineage.models._base import LineageModel
+from cnnlineage.models._base import LineageModel, count_params
 
 ALL = cnnlineage.list_models()
 
@@ -42,9 +42,12 @@ def test_model_contract(name):
     assert isinstance(model, LineageModel), f"{name} does not derive from LineageModel"
     assert model.model_name == name and model.card is card
 
-    # parameter count equals the card's reference count, exactly
-    n_params = sum(p.numel() for p in model.parameters())
+    # parameter counts equal the card's reference counts, exactly: the inference network, and with
+    # training-only heads (auxiliary classifiers) where the model has them
+    n_params = count_params(model)
     assert n_params == card.ref_params, f"{name}: {n_params:,} parameters, card says {card.ref_params:,}"
+    n_train = sum(p.numel() for p in model.parameters())
+    assert n_train == (card.ref_params_train or card.ref_params), f"{name}: {n_train:,} with training heads"
     assert model.num_classes == card.num_classes
     assert tuple(model.input_size) == tuple(card.input_size)
 

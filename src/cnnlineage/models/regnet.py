@@ -308,8 +308,10 @@ def _card(name: str, *, ref_params: int, top1_error: float, rounding_differs: bo
         family="regnet",
         year=2020,
         paper="Designing Network Design Spaces",
-        first_author="Radosavovic",
-        venue="arXiv:2003.13678",
+        authors=("Radosavovic", "Kosaraju", "Girshick", "He", "Dollár"),
+        venue="CVPR",
+        venue_year=2020,
+        arxiv="2003.13678",
         input_size=(3, 224, 224),
         key_idea=(
             "Widths grow linearly with depth and are quantised into stages: six numbers generate the network"
@@ -318,6 +320,7 @@ def _card(name: str, *, ref_params: int, top1_error: float, rounding_differs: bo
         ref_params=ref_params,
         ref_params_source=f"torchvision {name} IMAGENET1K_V1 meta['num_params']",
         ref_top1=round(100.0 - top1_error, 1),
+        ref_top1_kind="paper",
         ref_top1_source="pycls MODEL_ZOO.md (the paper's authors; 100 epochs, mean of 5 runs): 100 - error",
         torchvision=name,
         notes="Stage widths and depths generated from (d, w0, wa, wm, g, b)."

@@ -122,8 +122,10 @@ _VGG = dict(
     family="vgg",
     year=2014,
     paper="Very Deep Convolutional Networks for Large-Scale Image Recognition",
-    first_author="Simonyan",
-    venue="arXiv:1409.1556 (ICLR 2015)",
+    authors=("Simonyan", "Zisserman"),
+    venue="ICLR",
+    venue_year=2015,
+    arxiv="1409.1556",
     input_size=(3, 224, 224),
 )
 
@@ -144,6 +146,7 @@ def _card(name: str, cfg: str, depth: int, params: int, top1: float, batch_norm:
         ref_params=params,
         ref_params_source=f"torchvision {weights} meta num_params",
         ref_top1=top1,
+        ref_top1_kind="recipe",
         ref_top1_source=f"torchvision {weights} (ImageNet-1K val, 224 crop)",
         torchvision=name,
         notes="BatchNorm is not in the paper (torchvision's variant)." if batch_norm else "",
