@@ -14,6 +14,7 @@ from . import (
     highway,  # noqa: F401
     lenet,  # noqa: F401
     mlp,  # noqa: F401
+    mnasnet,  # noqa: F401
     mobilenet,  # noqa: F401
     nin,  # noqa: F401
     preact_resnet,  # noqa: F401
@@ -21,6 +22,7 @@ from . import (
     resnet,  # noqa: F401
     resnet_cifar,  # noqa: F401
     shufflenet,  # noqa: F401
+    squeezenet,  # noqa: F401
     vgg,  # noqa: F401
     vit,  # noqa: F401
     xception,  # noqa: F401
