@@ -11,7 +11,17 @@ import pytest
 import cnnlineage
 from cnnlineage.analysis import profile
 
-NEW = ["squeezenet1_0", "squeezenet1_1", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"]
+NEW = [
+    "squeezenet1_0",
+    "squeezenet1_1",
+    "mnasnet0_5",
+    "mnasnet0_75",
+    "mnasnet1_0",
+    "mnasnet1_3",
+    "efficientnet_v2_s",
+    "efficientnet_v2_m",
+    "efficientnet_v2_l",
+]
 
 
 @pytest.mark.parametrize("name", NEW)
