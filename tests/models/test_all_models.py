@@ -114,10 +114,12 @@ def test_model_contract(name):
         assert red >= prev_red, f"{name}: feature_info reductions must not decrease"
         prev_red = red
         if len(shape) == 4:
-            assert shape[1] == info["num_chs"], (
-                f"{name}.{info['module']}: {shape[1]} channels, info says {info['num_chs']}"
+            # channels first, or channels last where feature_info says layout="NHWC" (Swin's stages)
+            nhwc = info.get("layout") == "NHWC"
+            chs, out_h = (shape[3], shape[1]) if nhwc else (shape[1], shape[2])
+            assert chs == info["num_chs"], (
+                f"{name}.{info['module']}: {chs} channels, info says {info['num_chs']}"
             )
-            out_h = shape[2]
         else:  # token sequence (B, N, D)
             assert shape[-1] == info["num_chs"], (
                 f"{name}.{info['module']}: width {shape[-1]}, info says {info['num_chs']}"

@@ -21,6 +21,9 @@ NEW = [
     "efficientnet_v2_s",
     "efficientnet_v2_m",
     "efficientnet_v2_l",
+    "swin_t",
+    "swin_s",
+    "swin_b",
 ]
 
 

@@ -23,6 +23,7 @@ from . import (
     resnet_cifar,  # noqa: F401
     shufflenet,  # noqa: F401
     squeezenet,  # noqa: F401
+    swin,  # noqa: F401
     vgg,  # noqa: F401
     vit,  # noqa: F401
     xception,  # noqa: F401
