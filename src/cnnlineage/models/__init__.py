@@ -8,6 +8,7 @@ from . import (
     anynet,  # noqa: F401
     convnext,  # noqa: F401
     darts,  # noqa: F401
+    deit,  # noqa: F401
     densenet,  # noqa: F401
     efficientnet,  # noqa: F401
     googlenet,  # noqa: F401
