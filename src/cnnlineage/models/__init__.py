@@ -17,6 +17,7 @@ from . import (
     mlp,  # noqa: F401
     mnasnet,  # noqa: F401
     mobilenet,  # noqa: F401
+    mobilevit,  # noqa: F401
     nin,  # noqa: F401
     preact_resnet,  # noqa: F401
     regnet,  # noqa: F401
