@@ -11,20 +11,10 @@ import pytest
 import cnnlineage
 from cnnlineage.analysis import profile
 
-NEW = [
-    "squeezenet1_0",
-    "squeezenet1_1",
-    "mnasnet0_5",
-    "mnasnet0_75",
-    "mnasnet1_0",
-    "mnasnet1_3",
-    "efficientnet_v2_s",
-    "efficientnet_v2_m",
-    "efficientnet_v2_l",
-    "swin_t",
-    "swin_s",
-    "swin_b",
-]
+_SMALL = ["squeezenet1_0", "squeezenet1_1", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "efficientnet_v2_s",
+          "swin_t"]  # fmt: skip
+_LARGE = ["efficientnet_v2_m", "efficientnet_v2_l", "swin_s", "swin_b"]  # 10-20 s each to trace: marked slow
+NEW = _SMALL + [pytest.param(n, marks=pytest.mark.slow) for n in _LARGE]
 
 
 @pytest.mark.parametrize("name", NEW)

@@ -46,6 +46,8 @@ def test_shift_mask_separates_regions_the_roll_brought_together():
 
 
 def test_odd_sizes_pad_to_whole_windows():
-    model = cnnlineage.create_model("swin_t", num_classes=5).eval()
-    with torch.no_grad():
+    from cnnlineage.models.swin import SwinTransformer
+
+    model = SwinTransformer(embed_dim=12, depths=(2, 2, 2, 2), num_heads=(1, 2, 3, 4), num_classes=5).eval()
+    with torch.no_grad():  # 60x52 → stage maps 15x13, 8x7, 4x4, 2x2: padded to whole 7x7 windows
         assert model(torch.randn(1, 3, 60, 52)).shape == (1, 5)
