@@ -204,7 +204,8 @@ def _card(name: str) -> dict:
         ref_params_source=f"timm {name} parameter count",
         ref_top1=top1,
         ref_top1_kind="paper",
-        ref_top1_source=f"Mehta & Rastegari 2022, Fig. 6 / Table 2: MobileViT-{name.split('_')[1].upper()} {top1}%",
+        ref_top1_source=f"Mehta & Rastegari 2022: MobileViT-{name.split('_')[1].upper()} {top1}% top-1 on ImageNet-1k "
+        "at 256x256",
         timm=name,
         notes="256x256 input; multi-scale sampler training (§3.3) is a recipe, not built here. Inputs that are "
         "not whole patches are resized bilinearly inside each MobileViT block, as the authors' code does.",
