@@ -13,6 +13,7 @@ from . import (
     efficientnet,  # noqa: F401
     googlenet,  # noqa: F401
     highway,  # noqa: F401
+    inception_v4,  # noqa: F401
     lenet,  # noqa: F401
     mlp,  # noqa: F401
     mnasnet,  # noqa: F401
