@@ -24,11 +24,18 @@ def _compare(ours, ref, card):
     ref.eval()
     c, h, w = card.input_size
     if not getattr(ours, "fixed_size", False):
-        # outputs are compared on a 224x224 input at most: as conclusive as EfficientNet-B7's 600x600, 7x cheaper
-        h, w = min(h, 224), min(w, 224)
+        # outputs are compared on a 224x224 input at most: as conclusive as EfficientNet-B7's 600x600, 7x cheaper;
+        # networks over 40M parameters at 112x112 where the reference takes it (torchvision's ViT takes only 224)
+        side = 112 if n_ours > 40_000_000 else 224
+        h, w = min(h, side), min(w, side)
     x = torch.randn(2, c, h, w)
     with torch.no_grad():
-        a, b = _main(ours(x)), _main(ref(x))
+        try:
+            b = _main(ref(x))
+        except AssertionError:
+            x = torch.randn(2, *card.input_size)
+            b = _main(ref(x))
+        a = _main(ours(x))
     assert a.shape == b.shape
     diff = (a - b).abs().max().item()
     assert diff <= 1e-4, f"{card.name}: max abs difference {diff:.3g} after loading the reference weights"

@@ -19,6 +19,7 @@ from typing import Any
 import torch.nn as nn
 
 __all__ = [
+    "TOP1_KINDS",
     "ModelCard",
     "register_model",
     "create_model",
@@ -30,32 +31,82 @@ __all__ = [
 ]
 
 
+TOP1_KINDS = ("paper", "recipe")
+"""Where a card's top-1 comes from: ``"paper"``, a table of the paper that introduced the
+architecture; ``"recipe"``, the accuracy of released weights trained (or ported) by a later
+recipe, such as torchvision's, timm's or the authors' model zoo."""
+
+
 @dataclass(frozen=True)
 class ModelCard:
     """What a registered model is, where it comes from, and the figures it must reproduce."""
 
     name: str  # registry name, e.g. "resnet50"
     family: str  # family file it lives in, e.g. "resnet"
-    year: int  # year of the paper that introduced the architecture
+    year: int  # the year the work first appeared publicly (arXiv preprint or venue, whichever came first)
     paper: str  # paper title
-    first_author: str  # surname of the first author
-    venue: str  # arXiv id ("arXiv:1512.03385") or venue ("Proc. IEEE 1998")
+    authors: tuple[str, ...]  # surnames in the paper's author order
+    venue: str  # where it was published ("CVPR", "Proc. IEEE 86(11)"); "arXiv" for a preprint only
+    venue_year: int  # the year of that venue (ResNet: first public 2015, CVPR 2016)
     key_idea: str  # one line, in our own words
     input_size: tuple[int, int, int]  # default input (C, H, W)
-    ref_params: int  # reference parameter count (at 1000 classes unless num_classes says otherwise)
+    ref_params: int  # parameters of the inference network (at 1000 classes unless num_classes says otherwise)
     ref_params_source: str  # where ref_params comes from: torchvision/timm metadata, the paper, a hand count
+    arxiv: str | None = None  # arXiv id ("1512.03385") where the paper has one
+    ref_params_train: int | None = None  # parameters with training-only parts (auxiliary heads), if any
     num_classes: int = 1000  # number of classes the reference count and the default build use
     ref_top1: float | None = None  # published ImageNet top-1 (%) where one exists
     ref_top1_source: str | None = None  # where ref_top1 comes from
+    ref_top1_kind: str | None = None  # one of TOP1_KINDS: the paper's table, or a later training recipe
     torchvision: str | None = None  # name of the torchvision builder with identical structure, if any
     timm: str | None = None  # name of the timm model whose weights load_timm accepts, if any
     notes: str = ""  # simplifications, training details worth knowing (e.g. aux-loss weight)
     default_kwargs: dict[str, Any] = field(default_factory=dict)  # variant arguments the builder fixes
 
+    def __post_init__(self) -> None:
+        if not self.authors or isinstance(self.authors, str):
+            raise ValueError(
+                f"{self.name}: authors must be a non-empty tuple of surnames, got {self.authors!r}"
+            )
+        if self.venue_year < self.year:
+            raise ValueError(
+                f"{self.name}: venue year {self.venue_year} is before first appearance {self.year}"
+            )
+        if (self.ref_top1 is None) != (self.ref_top1_kind is None) or (
+            self.ref_top1_kind is not None and self.ref_top1_kind not in TOP1_KINDS
+        ):
+            raise ValueError(
+                f"{self.name}: a top-1 needs ref_top1_kind in {TOP1_KINDS} (and only a top-1 has one), "
+                f"got ref_top1={self.ref_top1!r}, ref_top1_kind={self.ref_top1_kind!r}"
+            )
+
+    @property
+    def first_author(self) -> str:
+        """Return the first author's surname."""
+        return self.authors[0]
+
+    @property
+    def author_line(self) -> str:
+        """Return the authors as cited: "Chollet", "Simonyan & Zisserman", "He et al."."""
+        if len(self.authors) == 1:
+            return self.authors[0]
+        if len(self.authors) == 2:
+            return f"{self.authors[0]} & {self.authors[1]}"
+        return f"{self.authors[0]} et al."
+
+    @property
+    def citation(self) -> str:
+        """Return the short citation: authors, first-appearance year, venue and arXiv id."""
+        if self.venue == "arXiv":
+            return f"{self.author_line} {self.year}, arXiv:{self.arxiv}"
+        arxiv = f", arXiv:{self.arxiv}" if self.arxiv else ""
+        return f"{self.author_line} {self.year}, {self.venue} {self.venue_year}{arxiv}"
+
     def to_dict(self) -> dict[str, Any]:
         """Return the card as a plain dict (JSON-serialisable)."""
         d = asdict(self)
         d["input_size"] = list(self.input_size)
+        d["authors"] = list(self.authors)
         return d
 
 

@@ -256,3 +256,46 @@ def test_pre_logits_and_reset_classifier():
     model.reset_classifier(5)
     with torch.no_grad():
         assert model(torch.randn(2, 3, 32, 32)).shape == (2, 5)
+
+
+# EfficientNetV2 paper, Table 4 (V2-S): operator, stride, channels, layers of stages 1-6
+V2_S_TABLE4 = [
+    ("Fused-MBConv1", 1, 24, 2),
+    ("Fused-MBConv4", 2, 48, 4),
+    ("Fused-MBConv4", 2, 64, 4),
+    ("MBConv4, SE0.25", 2, 128, 6),
+    ("MBConv6, SE0.25", 1, 160, 9),
+    ("MBConv6, SE0.25", 2, 256, 15),
+]
+
+
+def test_efficientnet_v2_s_follows_table4():
+    from cnnlineage.models.efficientnet import FusedMBConv
+
+    model = _meta(cnnlineage.create_model, "efficientnet_v2_s")
+    assert model.features[0][0].out_channels == 24  # stage 0: conv3x3, 24 channels
+    for i, (op, stride, chs, layers) in enumerate(V2_S_TABLE4, start=1):
+        stage = model.features[i]
+        assert len(stage) == layers
+        fused = op.startswith("Fused")
+        assert all(isinstance(b, FusedMBConv if fused else InvertedResidual) for b in stage), op
+        assert all(any(isinstance(m, SqueezeExcite) for m in b.modules()) != fused for b in stage), op
+        first = stage[0].block[0][0]
+        strides = [m.stride[0] for m in stage[0].modules() if isinstance(m, nn.Conv2d)]
+        assert max(strides) == stride and stage[-1].block[-1][0].out_channels == chs
+        t = int(op.split(",")[0][-1])
+        assert first.out_channels == (chs if t == 1 else stage[0].block[0][0].in_channels * t)
+    assert model.features[-1][0].out_channels == 1280
+
+
+def test_fused_mbconv_parameters_by_hand():
+    from cnnlineage.models.efficientnet import FusedMBConv
+
+    block = FusedMBConv(48, 48, mid_chs=192, kernel_size=3)
+    # 3x3 conv 48→192 + BN, 1x1 conv 192→48 + BN; residual since shapes match
+    assert sum(p.numel() for p in block.parameters()) == 48 * 192 * 9 + 2 * 192 + 192 * 48 + 2 * 48
+    assert block.use_residual
+    x = torch.randn(1, 48, 8, 8)
+    assert block.eval()(x).shape == x.shape
+    single = FusedMBConv(24, 24, mid_chs=24)  # expansion 1: one 3x3 conv
+    assert len(single.block) == 1

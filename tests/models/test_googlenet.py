@@ -129,12 +129,17 @@ def test_cards_and_min_sizes_agree_with_torchvision_metadata(googlenet10, incept
 
     assert (aux_head(512), aux_head(528)) == (3_188_968, 3_191_016)
     card = cnnlineage.model_info("googlenet")
-    assert card.ref_params == meta["num_params"] + aux_head(512) + aux_head(528)
+    assert card.ref_params == meta["num_params"]  # the inference network
+    assert card.ref_params_train == meta["num_params"] + aux_head(512) + aux_head(528)
     assert card.ref_top1 == meta["_metrics"]["ImageNet-1K"]["acc@1"]
     assert googlenet10.min_size == tuple(meta["min_size"])
     v3 = torchvision.models.get_model_weights("inception_v3").DEFAULT.meta
     card = cnnlineage.model_info("inception_v3")
-    assert card.ref_params == v3["num_params"] and card.ref_top1 == v3["_metrics"]["ImageNet-1K"]["acc@1"]
+    # torchvision's v3 weights keep the auxiliary head, so its num_params is the training count;
+    # the head (1x1 conv 768→128 + BN, 5x5 conv 128→768 + BN, FC 768→1000) by hand:
+    v3_aux = 768 * 128 + 2 * 128 + 128 * 768 * 25 + 2 * 768 + 768 * 1000 + 1000
+    assert card.ref_params_train == v3["num_params"] and card.ref_params == v3["num_params"] - v3_aux
+    assert card.ref_top1 == v3["_metrics"]["ImageNet-1K"]["acc@1"]
     assert inception10.min_size == tuple(v3["min_size"])
 
 

@@ -21,10 +21,15 @@ _E = ["conv3-64", "conv3-64", "maxpool", "conv3-128", "conv3-128", "maxpool",
       "conv3-256", "conv3-256", "conv3-256", "conv3-256", "maxpool",
       "conv3-512", "conv3-512", "conv3-512", "conv3-512", "maxpool",
       "conv3-512", "conv3-512", "conv3-512", "conv3-512", "maxpool"]  # fmt: skip
+_A_LRN = ["conv3-64", "LRN", *_A[1:]]
+_C = ["conv3-64", "conv3-64", "maxpool", "conv3-128", "conv3-128", "maxpool",
+      "conv3-256", "conv3-256", "conv1-256", "maxpool", "conv3-512", "conv3-512", "conv1-512", "maxpool",
+      "conv3-512", "conv3-512", "conv1-512", "maxpool"]  # fmt: skip
 _HEAD = ["FC-4096", "FC-4096", "FC-1000"]
 TABLE_1 = {"vgg11": (11, _A), "vgg13": (13, _B), "vgg16": (16, _D), "vgg19": (19, _E)}
+PAPER_ONLY = {"vgg11_lrn": (11, _A_LRN), "vgg16_c": (16, _C)}
 # Table 2: number of parameters (in millions)
-TABLE_2 = {"vgg11": 133, "vgg13": 133, "vgg16": 138, "vgg19": 144}
+TABLE_2 = {"vgg11": 133, "vgg11_lrn": 133, "vgg13": 133, "vgg16_c": 134, "vgg16": 138, "vgg19": 144}
 
 
 def _meta_model(name):
@@ -37,8 +42,12 @@ def _describe(model):
     rows = []
     for m in model.features:
         if isinstance(m, nn.Conv2d):
-            assert m.stride == (1, 1) and m.padding == (1, 1)  # §2.1: stride 1, padding 1
-            rows.append(f"conv{m.kernel_size[0]}-{m.out_channels}")
+            k = m.kernel_size[0]
+            assert m.stride == (1, 1) and m.padding == (k // 2, k // 2)  # §2.1: stride 1, resolution kept
+            rows.append(f"conv{k}-{m.out_channels}")
+        elif isinstance(m, nn.LocalResponseNorm):
+            assert (m.size, m.alpha / m.size, m.beta, m.k) == (5, 1e-4, 0.75, 2.0)  # Krizhevsky 2012 §3.3
+            rows.append("LRN")
         elif isinstance(m, nn.MaxPool2d):
             assert (m.kernel_size, m.stride) == (2, 2)  # §2.1: 2x2 window, stride 2
             rows.append("maxpool")
@@ -54,6 +63,28 @@ def test_configuration_is_table_1(name, bn):
     assert sum(r.startswith(("conv", "FC")) for r in column + _HEAD) == depth  # the "weight layers" header
     n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.features)
     assert n_bn == (depth - 3 if bn else 0)  # BatchNorm after every convolution in the _bn variants
+
+
+@pytest.mark.parametrize("name", list(PAPER_ONLY))
+def test_paper_only_configurations_are_table_1(name):
+    depth, column = PAPER_ONLY[name]
+    assert _describe(_meta_model(name)) == column + _HEAD
+    assert sum(r.startswith(("conv", "FC")) for r in column + _HEAD) == depth
+
+
+def _hand_count(column) -> int:
+    # from the table's text alone: conv<k>-<c> has k·k·c_in·c + c weights, FC 7·7·512 → 4096 → 4096 → 1000
+    total, c_in = 0, 3
+    for row in column:
+        if row.startswith("conv"):
+            k, c = (int(v) for v in row[4:].split("-"))
+            total, c_in = total + k * k * c_in * c + c, c
+    return total + (25088 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 1000 + 1000)
+
+
+@pytest.mark.parametrize("name", list(PAPER_ONLY))
+def test_paper_only_cards_are_hand_counts(name):
+    assert cnnlineage.model_info(name).ref_params == _hand_count(PAPER_ONLY[name][1])
 
 
 @pytest.mark.parametrize("name", list(TABLE_2))

@@ -446,7 +446,13 @@ def profile(
     if check_error is not None:  # ran, but the model itself says no (e.g. a fixed-size model)
         raise InputSizeError(str(check_error))
 
-    params = list({id(p): p for p in model.parameters()}.values())
+    # the profiled network is the inference one: training-only heads (GoogLeNet's auxiliary classifiers) are left out
+    aux = {
+        id(p)
+        for n in getattr(model, "training_only_modules", ())
+        for p in model.get_submodule(n).parameters()
+    }
+    params = [p for p in {id(p): p for p in model.parameters()}.values() if id(p) not in aux]
     total_params = sum(p.numel() for p in params)
     return Profile(
         model_name=name, input_size=input_size, batch_size=batch_size, dtype=str(dtype).replace("torch.", ""),

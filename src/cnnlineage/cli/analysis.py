@@ -182,7 +182,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     bar = tqdm(
         total=len(names), desc="profiling", unit="model", disable=not sys.stderr.isatty() or args.quiet
     )
-    rows = compare(names, progress=lambda n: (bar.set_postfix_str(n), bar.update(1)))
+    rows = compare(
+        names, progress=lambda n: (bar.set_postfix_str(n), bar.update(1)), top1_kind=args.top1_kind
+    )
     bar.close()
     print(rows_to_table(rows))
     if out is not None:
@@ -205,6 +207,12 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", help="every registered model")
     p.add_argument("--out", default=None, help="directory for lineage.csv, lineage.md and the PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--top1-kind",
+        choices=["paper", "recipe"],
+        default=None,
+        help="show only top-1 figures from the papers' tables, or only those of released weights' recipes",
+    )
     p.set_defaults(func=_cmd_compare)
 
 

@@ -82,15 +82,22 @@ def _cmd_info(args: argparse.Namespace) -> int:
     lines = [
         ("name", card.name),
         ("family", card.family),
-        ("year", card.year),
-        ("paper", f"{card.paper} ({card.first_author} et al., {card.venue})"),
+        ("year", f"{card.year} (first public appearance)"),
+        ("paper", f"{card.paper} ({card.citation})"),
+        ("authors", ", ".join(card.authors)),
         ("key idea", card.key_idea),
         ("default input", "x".join(map(str, card.input_size))),
         ("classes", card.num_classes),
         ("parameters", f"{card.ref_params:,} ({card.ref_params_source})"),
     ]
+    if card.ref_params_train is not None:
+        lines.append(
+            ("training params", f"{card.ref_params_train:,} (with the training-only auxiliary heads)")
+        )
     if card.ref_top1 is not None:
-        lines.append(("ImageNet top-1", f"{card.ref_top1:.2f}% ({card.ref_top1_source})"))
+        lines.append(
+            ("ImageNet top-1", f"{card.ref_top1:.2f}% ({card.ref_top1_kind}: {card.ref_top1_source})")
+        )
     if card.torchvision:
         lines.append(
             ("torchvision", f"{card.torchvision} (weights load with cnnlineage.weights.load_torchvision)")

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-__all__ = ["LineageModel", "is_tracing", "input_checks_disabled"]
+__all__ = ["LineageModel", "count_params", "is_tracing", "input_checks_disabled"]
 
 _CHECKS_DISABLED = 0
 
@@ -46,6 +46,21 @@ def is_tracing() -> bool:
     return bool(compiler is not None and compiler.is_compiling())
 
 
+def count_params(model: nn.Module, *, training: bool = False) -> int:
+    """Return the parameters of the inference network; ``training=True`` adds training-only heads.
+
+    A model lists its training-only submodules (GoogLeNet's auxiliary classifiers) by name in
+    ``training_only_modules``; they run in training mode only and are not part of the network
+    that is deployed, so torchvision's ``num_params`` leaves them out too.
+    """
+    params = {id(p): p for p in model.parameters()}
+    if not training:
+        for name in getattr(model, "training_only_modules", ()):
+            for p in model.get_submodule(name).parameters():
+                params.pop(id(p), None)
+    return sum(p.numel() for p in params.values())
+
+
 class LineageModel(nn.Module):
     """Base class of every registered model.
 
@@ -61,6 +76,7 @@ class LineageModel(nn.Module):
     """
 
     model_name: str = ""
+    training_only_modules: tuple[str, ...] = ()  # submodules used in training only (auxiliary heads)
 
     def __init__(
         self,

@@ -213,8 +213,9 @@ _KRIZHEVSKY = dict(
     family="alexnet",
     year=2012,
     paper="ImageNet Classification with Deep Convolutional Neural Networks",
-    first_author="Krizhevsky",
-    venue="NIPS 2012",
+    authors=("Krizhevsky", "Sutskever", "Hinton"),
+    venue="NIPS",
+    venue_year=2012,
 )
 
 
@@ -225,6 +226,7 @@ _KRIZHEVSKY = dict(
     ref_params=61_100_840,
     ref_params_source="torchvision AlexNet_Weights.IMAGENET1K_V1 meta num_params",
     ref_top1=56.522,
+    ref_top1_kind="recipe",
     ref_top1_source="torchvision AlexNet_Weights.IMAGENET1K_V1 (ImageNet-1K val, 224 crop)",
     torchvision="alexnet",
     notes="torchvision's single-tower variant (64-192-384-256-256, no LRN; Krizhevsky's 2014 "
@@ -242,6 +244,7 @@ def alexnet(*, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5)
     ref_params=60_965_224,
     ref_params_source="hand count (tests/models/test_alexnet.py); the paper says 60 million",
     ref_top1=59.3,
+    ref_top1_kind="paper",
     ref_top1_source="Krizhevsky 2012 Table 2: one CNN, 40.7% top-1 error on ILSVRC-2012 val",
     notes="227x227 input (the paper's 224 does not divide: (224-11)/4+1 = 54.25). The two GPU towers "
     "are groups=2 convolutions, LRN normalises within a tower; fc6-fc8 see both towers, as in the paper. "
@@ -266,15 +269,18 @@ def alexnet_original(*, num_classes: int = 1000, in_chans: int = 3, dropout: flo
 
 @register_model(
     family="alexnet",
-    year=2014,
+    year=2013,
     paper="Visualizing and Understanding Convolutional Networks",
-    first_author="Zeiler",
-    venue="ECCV 2014, arXiv:1311.2901",
+    authors=("Zeiler", "Fergus"),
+    venue="ECCV",
+    venue_year=2014,
+    arxiv="1311.2901",
     key_idea="Deconvnet visualisations guide a fix of AlexNet: 7x7 stride-2 conv1, stride-2 conv2.",
     input_size=(3, 224, 224),
     ref_params=62_357_608,
     ref_params_source="hand count (tests/models/test_alexnet.py)",
     ref_top1=61.7,
+    ref_top1_kind="paper",
     ref_top1_source="Zeiler & Fergus Table 2: 1 convnet as per Fig. 3, 38.3% top-1 error on ILSVRC-2012 val "
     "(arXiv version; one value the published text may round differently)",
     notes="Fig. 3: conv1 padded by 1 (224 -> 110) and max-pooling rounding up as in Caffe (110 -> 55, "

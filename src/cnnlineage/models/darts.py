@@ -421,6 +421,7 @@ class DartsNetwork(LineageModel):
                     dict(module=f"cells.{i}", num_chs=c_p, reduction=2 ** sum(r <= i for r in reduction_at))
                 )
         self.aux_head = AuxiliaryHead(c_aux, num_classes) if auxiliary and num_classes > 0 else None
+        self.training_only_modules = ("aux_head",) if self.aux_head is not None else ()
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.num_features = c_p
         self.classifier = nn.Linear(c_p, num_classes) if num_classes > 0 else nn.Identity()
@@ -461,8 +462,10 @@ _PAPER = dict(
     family="darts",
     year=2018,
     paper="DARTS: Differentiable Architecture Search",
-    first_author="Liu",
-    venue="arXiv:1806.09055 (ICLR 2019)",
+    authors=("Liu", "Simonyan", "Yang"),
+    venue="ICLR",
+    venue_year=2019,
+    arxiv="1806.09055",
     input_size=(3, 32, 32),
     num_classes=10,
 )

@@ -301,15 +301,18 @@ def _densenet(variant: str, **kwargs) -> DenseNet:
 
 _PAPER = dict(
     family="densenet",
-    year=2017,
+    year=2016,
     paper="Densely Connected Convolutional Networks",
-    first_author="Huang",
-    venue="arXiv:1608.06993",
+    authors=("Huang", "Liu", "van der Maaten", "Weinberger"),
+    venue="CVPR",
+    venue_year=2017,
+    arxiv="1608.06993",
 )
 _IMAGENET = dict(
     **_PAPER,
     key_idea="Each layer takes the concatenated maps of all earlier layers and adds k new ones.",
     input_size=(3, 224, 224),
+    ref_top1_kind="recipe",
     ref_top1_source="torchvision IMAGENET1K_V1 weights metadata (acc@1)",
     notes="DenseNet-BC, k=32, bottleneck 1x1 to 4k, compression 0.5. memory_efficient=True recomputes the "
     "bottlenecks in the backward pass (same outputs, gradients and BatchNorm statistics, less memory).",

@@ -24,6 +24,16 @@ Two ways to scale here:
 single-axis scaling (Fig. 3) can be set against compound scaling (Fig. 4). Widths are
 rounded to multiples of 8 (``make_divisible``) and depths up (``ceil(d·n)``), as in the
 authors' code. Module names are torchvision's, so its b0–b7 state_dicts load as they are.
+
+EfficientNetV2 — Tan & Le, "EfficientNetV2: Smaller Models and Faster Training", ICML 2021,
+arXiv:2104.00298. Depthwise convolutions are slow to train on accelerators in the early,
+high-resolution stages; *Fused-MBConv* (§3.2, Fig. 2) replaces MBConv's 1×1 expansion and
+k×k depthwise conv by one regular k×k conv there, with no SE. A training-aware search
+mixes both block kinds (Fused-MBConv in stages 1–3, MBConv with SE after, Table 4) and
+prefers small expansion ratios; S, M and L are scaled by hand (Appendix), and *progressive
+learning* (§4) raises image size and regularisation together during training — a training
+recipe, not part of the network. ``efficientnet_v2_s/m/l`` are torchvision's networks; the
+MBConv stages reuse the V1 block (``layers.InvertedResidual``).
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import torch
 import torch.nn as nn
 
 from ..layers.conv_norm_act import ConvNormAct
+from ..layers.drop_path import DropPath
 from ..layers.helpers import make_divisible
 from ..layers.inverted_residual import InvertedResidual
 from ..layers.se import SqueezeExcite
@@ -49,8 +60,11 @@ __all__ = [
     "GAMMA",
     "EFFICIENTNET_B0_STAGES",
     "EFFICIENTNET_VARIANTS",
+    "EFFICIENTNET_V2_STAGES",
     "EfficientNet",
+    "EFFICIENTNET_V2_VARIANTS",
     "EfficientNetConfig",
+    "FusedMBConv",
     "MBConvStage",
     "compound_coefficients",
     "compound_dropout",
@@ -72,6 +86,7 @@ class MBConvStage:
     stride: int  # stride of the stage's first block
     out_chs: int  # c: output channels at width 1
     depth: int  # n: number of blocks at depth 1
+    fused: bool = False  # Fused-MBConv (one k×k conv for expansion and filtering, no SE; EfficientNetV2)
 
 
 EFFICIENTNET_B0_STAGES: tuple[MBConvStage, ...] = tuple(
@@ -87,6 +102,63 @@ EFFICIENTNET_B0_STAGES: tuple[MBConvStage, ...] = tuple(
         (6, 3, 1, 320, 1),  # 7²
     )
 )
+
+
+class FusedMBConv(nn.Module):
+    """Return ``x + drop_path(project(conv_kxk(x)))``: MBConv with its expansion and depthwise conv fused.
+
+    EfficientNetV2 §3.2, Fig. 2: a regular k×k conv (with the stride) expands to ``mid_chs``,
+    a linear 1×1 conv projects back; with expansion 1 the k×k conv maps straight to
+    ``out_chs`` and there is no projection. No SE gate. Keys ``block.0``, ``block.1`` as torchvision's.
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        *,
+        mid_chs: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        norm_layer: Callable[[int], nn.Module] = nn.BatchNorm2d,
+        act_layer: Callable[..., nn.Module] = nn.SiLU,
+        drop_path: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if mid_chs == in_chs:  # expansion 1: one conv
+            layers = [
+                ConvNormAct(in_chs, out_chs, kernel_size, stride, norm_layer=norm_layer, act_layer=act_layer)
+            ]
+        else:
+            layers = [
+                ConvNormAct(in_chs, mid_chs, kernel_size, stride, norm_layer=norm_layer, act_layer=act_layer),
+                ConvNormAct(mid_chs, out_chs, 1, norm_layer=norm_layer, act_layer=None),  # linear projection
+            ]
+        self.block = nn.Sequential(*layers)
+        self.use_residual = stride == 1 and in_chs == out_chs
+        self.drop_path = DropPath(drop_path) if self.use_residual else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.block(x)
+        return self.drop_path(out) + x if self.use_residual else out
+
+
+# EfficientNetV2-S (Table 4) and the M and L scalings of the authors' code (torchvision's tables):
+# Fused-MBConv in the first stages, MBConv with SE 0.25 after. Stem width = the first stage's input.
+EFFICIENTNET_V2_STAGES: dict[str, tuple[int, tuple[MBConvStage, ...]]] = {
+    name: (stem, tuple(MBConvStage(t, k, s, c, n, fused=f) for f, t, k, s, c, n in rows))
+    for name, (stem, rows) in {
+        # stem, rows of (fused, t, k, s, c, n)
+        "efficientnet_v2_s": (24, ((1, 1, 3, 1, 24, 2), (1, 4, 3, 2, 48, 4), (1, 4, 3, 2, 64, 4),
+                                   (0, 4, 3, 2, 128, 6), (0, 6, 3, 1, 160, 9), (0, 6, 3, 2, 256, 15))),
+        "efficientnet_v2_m": (24, ((1, 1, 3, 1, 24, 3), (1, 4, 3, 2, 48, 5), (1, 4, 3, 2, 80, 5),
+                                   (0, 4, 3, 2, 160, 7), (0, 6, 3, 1, 176, 14), (0, 6, 3, 2, 304, 18),
+                                   (0, 6, 3, 1, 512, 5))),
+        "efficientnet_v2_l": (32, ((1, 1, 3, 1, 32, 4), (1, 4, 3, 2, 64, 7), (1, 4, 3, 2, 96, 7),
+                                   (0, 4, 3, 2, 192, 10), (0, 6, 3, 1, 224, 19), (0, 6, 3, 2, 384, 25),
+                                   (0, 6, 3, 1, 640, 7))),
+    }.items()
+}  # fmt: skip
 
 
 def round_width(channels: int, width: float) -> int:
@@ -165,20 +237,19 @@ class EfficientNet(LineageModel):
         for i, s in enumerate(stages, start=1):
             blocks: list[nn.Module] = []
             for j in range(s.depth):
-                se = functools.partial(SqueezeExcite, rd_channels=max(1, chs // 4), act_layer=act_layer)
-                blocks.append(
-                    InvertedResidual(
-                        chs,
-                        s.out_chs,
-                        mid_chs=round_width(chs, s.expand_ratio),
-                        kernel_size=s.kernel_size,
-                        stride=s.stride if j == 0 else 1,
-                        se_layer=se,
-                        norm_layer=norm_layer,
-                        act_layer=act_layer,
-                        drop_path=drop_path_rate * index / total,
-                    )
+                common = dict(
+                    mid_chs=round_width(chs, s.expand_ratio),
+                    kernel_size=s.kernel_size,
+                    stride=s.stride if j == 0 else 1,
+                    norm_layer=norm_layer,
+                    act_layer=act_layer,
+                    drop_path=drop_path_rate * index / total,
                 )
+                if s.fused:
+                    blocks.append(FusedMBConv(chs, s.out_chs, **common))
+                else:
+                    se = functools.partial(SqueezeExcite, rd_channels=max(1, chs // 4), act_layer=act_layer)
+                    blocks.append(InvertedResidual(chs, s.out_chs, se_layer=se, **common))
                 chs, index = s.out_chs, index + 1
             layers.append(nn.Sequential(*blocks))
             reduction *= s.stride
@@ -329,13 +400,16 @@ def _card(name: str) -> dict:
         family="efficientnet",
         year=2019,
         paper="EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
-        first_author="Tan",
-        venue="arXiv:1905.11946",
+        authors=("Tan", "Le"),
+        venue="ICML",
+        venue_year=2019,
+        arxiv="1905.11946",
         input_size=(3, cfg.resolution, cfg.resolution),
         key_idea="Scale depth, width and resolution together by one compound coefficient from a NAS-found B0.",
         ref_params=params,
         ref_params_source=f"torchvision {name.replace('efficientnet_b', 'EfficientNet_B')}_Weights meta num_params",
         ref_top1=top1,
+        ref_top1_kind="paper",
         ref_top1_source="Tan & Le 2019, Table 2",
         torchvision=name,
         notes=f"Published coefficients: width {cfg.width}, depth {cfg.depth}, resolution {cfg.resolution}, "
@@ -416,3 +490,82 @@ def efficientnet_b7(
 ) -> EfficientNet:
     """Return EfficientNet-B7 (width 2.0, depth 3.1, 600²)."""
     return _variant("efficientnet_b7", num_classes, in_chans, drop_path_rate)
+
+
+# ---------------------------------------------------------------------------------------- EfficientNetV2
+# name: (eval resolution, dropout, torchvision meta num_params, torchvision meta acc@1)
+_V2_REFERENCE = {
+    "efficientnet_v2_s": (384, 0.2, 21_458_488, 84.228),
+    "efficientnet_v2_m": (480, 0.3, 54_139_356, 85.112),
+    "efficientnet_v2_l": (480, 0.4, 118_515_272, 85.808),
+}
+EFFICIENTNET_V2_VARIANTS: dict[str, EfficientNetConfig] = {
+    # BatchNorm eps 1e-3 with PyTorch's momentum, as torchvision's V2 weights
+    name: EfficientNetConfig(
+        resolution=r, dropout=p, bn_eps=1e-3, bn_momentum=0.1, stages=stages, stem_chs=stem
+    )
+    for name, (r, p, _, _) in _V2_REFERENCE.items()
+    for stem, stages in [EFFICIENTNET_V2_STAGES[name]]
+}
+
+
+def _v2_card(name: str) -> dict:
+    r, p, params, top1 = _V2_REFERENCE[name]
+    weights = (
+        name.replace("efficientnet_v2_", "EfficientNet_V2_").upper().replace("EFFICIENTNET", "EfficientNet")
+    )
+    return dict(
+        family="efficientnet",
+        year=2021,
+        paper="EfficientNetV2: Smaller Models and Faster Training",
+        authors=("Tan", "Le"),
+        venue="ICML",
+        venue_year=2021,
+        arxiv="2104.00298",
+        input_size=(3, r, r),
+        key_idea="Fused-MBConv (one regular kxk conv) in the early stages, found by training-aware NAS; "
+        "progressive learning raises image size and regularisation together.",
+        ref_params=params,
+        ref_params_source=f"torchvision {weights}_Weights meta num_params",
+        ref_top1=top1,
+        ref_top1_kind="recipe",
+        ref_top1_source=f"torchvision {weights}_Weights.IMAGENET1K_V1 meta acc@1 ({r}x{r})",
+        torchvision=name,
+        notes=f"torchvision's network: stages of Table 4 (S) and the authors' code (M, L), dropout {p}, "
+        "stochastic depth 0.2, BatchNorm eps 1e-3. Progressive learning (§4) is a training recipe, not built "
+        "here. The paper's headline figures come from ImageNet-21k pre-training; these weights do not.",
+        default_kwargs=dict(resolution=r, dropout=p),
+    )
+
+
+def _v2(name: str, num_classes: int, in_chans: int, drop_path_rate: float) -> EfficientNet:
+    return EfficientNet(
+        config=EFFICIENTNET_V2_VARIANTS[name],
+        num_classes=num_classes,
+        in_chans=in_chans,
+        drop_path_rate=drop_path_rate,
+    )
+
+
+@register_model(**_v2_card("efficientnet_v2_s"))
+def efficientnet_v2_s(
+    *, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.2
+) -> EfficientNet:
+    """Return EfficientNetV2-S (Table 4), 384²."""
+    return _v2("efficientnet_v2_s", num_classes, in_chans, drop_path_rate)
+
+
+@register_model(**_v2_card("efficientnet_v2_m"))
+def efficientnet_v2_m(
+    *, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.2
+) -> EfficientNet:
+    """Return EfficientNetV2-M, 480²."""
+    return _v2("efficientnet_v2_m", num_classes, in_chans, drop_path_rate)
+
+
+@register_model(**_v2_card("efficientnet_v2_l"))
+def efficientnet_v2_l(
+    *, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.2
+) -> EfficientNet:
+    """Return EfficientNetV2-L, 480²."""
+    return _v2("efficientnet_v2_l", num_classes, in_chans, drop_path_rate)

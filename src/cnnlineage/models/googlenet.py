@@ -271,6 +271,7 @@ class GoogLeNet(_InceptionNet):
         )
         for tap, head in self._aux_taps.items():
             setattr(self, head, aux_head(aux_in[tap]))
+        self.training_only_modules = tuple(self._aux_taps.values())
         self.num_features = chs
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(drop_rate)
@@ -504,6 +505,7 @@ class InceptionV3(_InceptionNet):
             chs = block.out_chs
             if name in self._aux_taps:  # registered here for torchvision's key order
                 self.AuxLogits = InceptionV3Aux(chs, num_classes, conv_block=conv)
+        self.training_only_modules = tuple(self._aux_taps.values())
         self.num_features = chs
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(drop_rate)
@@ -532,14 +534,18 @@ class InceptionV3(_InceptionNet):
     family="googlenet",
     year=2014,
     paper="Going Deeper with Convolutions",
-    first_author="Szegedy",
-    venue="arXiv:1409.4842 (CVPR 2015)",
+    authors=("Szegedy", "Liu", "Jia", "Sermanet", "Reed", "Anguelov", "Erhan", "Vanhoucke", "Rabinovich"),
+    venue="CVPR",
+    venue_year=2015,
+    arxiv="1409.4842",
     input_size=(3, 224, 224),
     key_idea="Inception modules: parallel 1x1/3x3/5x5/pool branches; 1x1 reductions keep 22 layers cheap.",
-    ref_params=13_004_888,
-    ref_params_source="torchvision googlenet weights meta num_params 6,624,904 (without the auxiliary heads) "
-    "+ hand count of the two auxiliary heads, 3,188,968 (aux1) + 3,191,016 (aux2)",
+    ref_params=6_624_904,
+    ref_params_source="torchvision GoogLeNet_Weights meta num_params (the inference network); training adds "
+    "the two auxiliary heads, 3,188,968 (aux1) + 3,191,016 (aux2) by hand count",
+    ref_params_train=13_004_888,
     ref_top1=69.778,
+    ref_top1_kind="recipe",
     ref_top1_source="torchvision GoogLeNet_Weights.IMAGENET1K_V1 (ported from the original model)",
     torchvision="googlenet",
     notes="Both auxiliary classifiers (on 4a and 4d): train-mode forward returns (logits, aux2, aux1); "
@@ -574,13 +580,18 @@ def googlenet(
     family="googlenet",
     year=2015,
     paper="Rethinking the Inception Architecture for Computer Vision",
-    first_author="Szegedy",
-    venue="arXiv:1512.00567 (CVPR 2016)",
+    authors=("Szegedy", "Vanhoucke", "Ioffe", "Shlens", "Wojna"),
+    venue="CVPR",
+    venue_year=2016,
+    arxiv="1512.00567",
     input_size=(3, 299, 299),
     key_idea="Factorised convolutions (nxn into 1xn and nx1), parallel grid reduction, a BN auxiliary head.",
-    ref_params=27_161_264,
-    ref_params_source="torchvision inception_v3 weights meta num_params (auxiliary head included)",
+    ref_params=23_834_568,
+    ref_params_source="torchvision inception_v3(aux_logits=False) parameter count (the inference network); "
+    "training adds the auxiliary head: 27,161,264, torchvision Inception_V3_Weights meta num_params",
+    ref_params_train=27_161_264,
     ref_top1=77.294,
+    ref_top1_kind="recipe",
     ref_top1_source="torchvision Inception_V3_Weights.IMAGENET1K_V1 (ported from the TF model)",
     torchvision="inception_v3",
     notes="Auxiliary classifier on the 17x17 grid: train-mode forward returns (logits, aux) and needs inputs "

@@ -229,8 +229,10 @@ _HIGHWAY = dict(
     family="highway",
     year=2015,
     paper="Training Very Deep Networks",
-    first_author="Srivastava",
-    venue="arXiv:1507.06228 (NeurIPS 2015)",
+    authors=("Srivastava", "Greff", "Schmidhuber"),
+    venue="NIPS",
+    venue_year=2015,
+    arxiv="1507.06228",
     num_classes=10,
 )
 _MLP = dict(_HIGHWAY, input_size=(1, 28, 28))

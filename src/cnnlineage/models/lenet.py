@@ -169,8 +169,9 @@ _LENET = dict(
     family="lenet",
     year=1998,
     paper="Gradient-Based Learning Applied to Document Recognition",
-    first_author="LeCun",
+    authors=("LeCun", "Bottou", "Bengio", "Haffner"),
     venue="Proc. IEEE 86(11)",
+    venue_year=1998,
     input_size=(1, 32, 32),
     num_classes=10,
 )

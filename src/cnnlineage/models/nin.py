@@ -144,10 +144,12 @@ class NiN(LineageModel):
 
 @register_model(
     family="nin",
-    year=2014,
+    year=2013,
     paper="Network In Network",
-    first_author="Lin",
-    venue="arXiv:1312.4400 (ICLR 2014)",
+    authors=("Lin", "Chen", "Yan"),
+    venue="ICLR",
+    venue_year=2014,
+    arxiv="1312.4400",
     key_idea="Micro-MLPs (1x1 convolutions) inside each conv layer; global average pooling, no FC layers.",
     input_size=(3, 32, 32),
     num_classes=10,

@@ -282,8 +282,10 @@ _PREACT = dict(
     family="preact_resnet",
     year=2016,
     paper="Identity Mappings in Deep Residual Networks",
-    first_author="He",
-    venue="arXiv:1603.05027",
+    authors=("He", "Zhang", "Ren", "Sun"),
+    venue="ECCV",
+    venue_year=2016,
+    arxiv="1603.05027",
 )
 _IMAGENET = dict(**_PREACT, input_size=(3, 224, 224), num_classes=1000)
 _CIFAR = dict(**_PREACT, input_size=(3, 32, 32), num_classes=10)
@@ -291,8 +293,10 @@ _WRN = dict(
     family="preact_resnet",
     year=2016,
     paper="Wide Residual Networks",
-    first_author="Zagoruyko",
-    venue="arXiv:1605.07146",
+    authors=("Zagoruyko", "Komodakis"),
+    venue="BMVC",
+    venue_year=2016,
+    arxiv="1605.07146",
     input_size=(3, 32, 32),
     num_classes=10,
 )

@@ -291,6 +291,17 @@ REGNET_PARAMS: dict[str, RegNetParams] = {
     "regnet_y_8gf":   RegNetParams(17, 192,  76.82, 2.19,  56, se_ratio=0.25),
     "regnet_y_16gf":  RegNetParams(18, 200, 106.23, 2.48, 112, se_ratio=0.25),
     "regnet_y_32gf":  RegNetParams(20, 232, 115.89, 2.53, 232, se_ratio=0.25),
+    # the published sizes torchvision has no weights for (pycls configs/dds_baselines; timm has them)
+    "regnet_x_200mf": RegNetParams(13,  24,  36.44, 2.49,   8),
+    "regnet_x_600mf": RegNetParams(16,  48,  36.97, 2.24,  24),
+    "regnet_x_4gf":   RegNetParams(23,  96,  38.65, 2.43,  40),
+    "regnet_x_6_4gf": RegNetParams(17, 184,  60.83, 2.07,  56),
+    "regnet_x_12gf":  RegNetParams(19, 168,  73.36, 2.37, 112),
+    "regnet_y_200mf": RegNetParams(13,  24,  36.44, 2.49,   8, se_ratio=0.25),
+    "regnet_y_600mf": RegNetParams(15,  48,  32.54, 2.32,  16, se_ratio=0.25),
+    "regnet_y_4gf":   RegNetParams(22,  96,  31.41, 2.24,  64, se_ratio=0.25),
+    "regnet_y_6_4gf": RegNetParams(25, 112,  33.22, 2.27,  72, se_ratio=0.25),
+    "regnet_y_12gf":  RegNetParams(19, 168,  73.36, 2.37, 112, se_ratio=0.25),
 }
 # fmt: on
 
@@ -301,27 +312,39 @@ _ROUNDING_NOTE = (
 )
 
 
-def _card(name: str, *, ref_params: int, top1_error: float, rounding_differs: bool = False) -> dict:
+def _card(
+    name: str, *, ref_params: int, top1_error: float, rounding_differs: bool = False, torchvision: bool = True
+) -> dict:
     p = REGNET_PARAMS[name]
     y = p.se_ratio is not None
     return dict(
         family="regnet",
         year=2020,
         paper="Designing Network Design Spaces",
-        first_author="Radosavovic",
-        venue="arXiv:2003.13678",
+        authors=("Radosavovic", "Kosaraju", "Girshick", "He", "Dollár"),
+        venue="CVPR",
+        venue_year=2020,
+        arxiv="2003.13678",
         input_size=(3, 224, 224),
         key_idea=(
             "Widths grow linearly with depth and are quantised into stages: six numbers generate the network"
             + ("; Squeeze-and-Excitation in every block (RegNetY)." if y else " (RegNetX).")
         ),
         ref_params=ref_params,
-        ref_params_source=f"torchvision {name} IMAGENET1K_V1 meta['num_params']",
+        ref_params_source=f"torchvision {name} IMAGENET1K_V1 meta['num_params']"
+        if torchvision
+        else f"timm {_TIMM[name]} parameter count (pycls rounding; tests/models/test_regnet.py builds it)",
         ref_top1=round(100.0 - top1_error, 1),
+        ref_top1_kind="paper",
         ref_top1_source="pycls MODEL_ZOO.md (the paper's authors; 100 epochs, mean of 5 runs): 100 - error",
-        torchvision=name,
+        torchvision=name if torchvision else None,
         notes="Stage widths and depths generated from (d, w0, wa, wm, g, b)."
-        + (_ROUNDING_NOTE if rounding_differs else ""),
+        + (_ROUNDING_NOTE if rounding_differs else "")
+        + (
+            ""
+            if torchvision
+            else " No torchvision weights; group widths rounded as the paper (pycls) and timm."
+        ),
         default_kwargs={k: v for k, v in asdict(p).items() if v is not None},
     )
 
@@ -456,3 +479,93 @@ def regnet_y_32gf(
 ) -> RegNet:
     """Return RegNetY-32GF (d=20, w0=232, wa=115.89, wm=2.53, g=232, SE 0.25)."""
     return _regnet("regnet_y_32gf", num_classes=num_classes, in_chans=in_chans, group_rounding=group_rounding)
+
+
+# --------------------------------------------------------------------------- sizes without torchvision weights
+# Built with the paper's (pycls) group-width rounding, which timm shares; the counts are timm's.
+_TIMM = {
+    "regnet_x_200mf": "regnetx_002", "regnet_x_600mf": "regnetx_006", "regnet_x_4gf": "regnetx_040",
+    "regnet_x_6_4gf": "regnetx_064", "regnet_x_12gf": "regnetx_120", "regnet_y_200mf": "regnety_002",
+    "regnet_y_600mf": "regnety_006", "regnet_y_4gf": "regnety_040", "regnet_y_6_4gf": "regnety_064",
+    "regnet_y_12gf": "regnety_120",
+}  # fmt: skip
+
+
+def _paper_regnet(name: str, num_classes: int, in_chans: int, group_rounding: Rounding) -> RegNet:
+    return _regnet(name, num_classes=num_classes, in_chans=in_chans, group_rounding=group_rounding)
+
+
+@register_model(**_card("regnet_x_200mf", ref_params=2_684_792, top1_error=31.1, torchvision=False))
+def regnet_x_200mf(
+    *, num_classes: int = 1000, in_chans: int = 3, group_rounding: Rounding = "paper"
+) -> RegNet:
+    """Return RegNetX-200MF (d=13, w0=24, wa=36.44, wm=2.49, g=8)."""
+    return _paper_regnet("regnet_x_200mf", num_classes, in_chans, group_rounding)
+
+
+@register_model(**_card("regnet_x_600mf", ref_params=6_196_040, top1_error=25.9, torchvision=False))
+def regnet_x_600mf(
+    *, num_classes: int = 1000, in_chans: int = 3, group_rounding: Rounding = "paper"
+) -> RegNet:
+    """Return RegNetX-600MF (d=16, w0=48, wa=36.97, wm=2.24, g=24)."""
+    return _paper_regnet("regnet_x_600mf", num_classes, in_chans, group_rounding)
+
+
+@register_model(**_card("regnet_x_4gf", ref_params=22_118_248, top1_error=21.4, torchvision=False))
+def regnet_x_4gf(*, num_classes: int = 1000, in_chans: int = 3, group_rounding: Rounding = "paper") -> RegNet:
+    """Return RegNetX-4.0GF (d=23, w0=96, wa=38.65, wm=2.43, g=40)."""
+    return _paper_regnet("regnet_x_4gf", num_classes, in_chans, group_rounding)
+
+
+@register_model(**_card("regnet_x_6_4gf", ref_params=26_209_256, top1_error=20.8, torchvision=False))
+def regnet_x_6_4gf(
+    *, num_classes: int = 1000, in_chans: int = 3, group_rounding: Rounding = "paper"
+) -> RegNet:
+    """Return RegNetX-6.4GF (d=17, w0=184, wa=60.83, wm=2.07, g=56)."""
+    return _paper_regnet("regnet_x_6_4gf", num_classes, in_chans, group_rounding)
+
+
+@register_model(**_card("regnet_x_12gf", ref_params=46_106_056, top1_error=20.3, torchvision=False))
+def regnet_x_12gf(
+    *, num_classes: int = 1000, in_chans: int = 3, group_rounding: Rounding = "paper"
+) -> RegNet:
+    """Return RegNetX-12GF (d=19, w0=168, wa=73.36, wm=2.37, g=112)."""
+    return _paper_regnet("regnet_x_12gf", num_classes, in_chans, group_rounding)
+
+
+@register_model(**_card("regnet_y_200mf", ref_params=3_162_996, top1_error=29.6, torchvision=False))
+def regnet_y_200mf(
+    *, num_classes: int = 1000, in_chans: int = 3, group_rounding: Rounding = "paper"
+) -> RegNet:
+    """Return RegNetY-200MF (d=13, w0=24, wa=36.44, wm=2.49, g=8, SE)."""
+    return _paper_regnet("regnet_y_200mf", num_classes, in_chans, group_rounding)
+
+
+@register_model(**_card("regnet_y_600mf", ref_params=6_055_160, top1_error=24.5, torchvision=False))
+def regnet_y_600mf(
+    *, num_classes: int = 1000, in_chans: int = 3, group_rounding: Rounding = "paper"
+) -> RegNet:
+    """Return RegNetY-600MF (d=15, w0=48, wa=32.54, wm=2.32, g=16, SE)."""
+    return _paper_regnet("regnet_y_600mf", num_classes, in_chans, group_rounding)
+
+
+@register_model(**_card("regnet_y_4gf", ref_params=20_646_656, top1_error=20.6, torchvision=False))
+def regnet_y_4gf(*, num_classes: int = 1000, in_chans: int = 3, group_rounding: Rounding = "paper") -> RegNet:
+    """Return RegNetY-4.0GF (d=22, w0=96, wa=31.41, wm=2.24, g=64, SE)."""
+    return _paper_regnet("regnet_y_4gf", num_classes, in_chans, group_rounding)
+
+
+@register_model(**_card("regnet_y_6_4gf", ref_params=30_583_252, top1_error=20.1, torchvision=False))
+def regnet_y_6_4gf(
+    *, num_classes: int = 1000, in_chans: int = 3, group_rounding: Rounding = "paper"
+) -> RegNet:
+    """Return RegNetY-6.4GF (d=25, w0=112, wa=33.22, wm=2.27, g=72, SE)."""
+    return _paper_regnet("regnet_y_6_4gf", num_classes, in_chans, group_rounding)
+
+
+@register_model(**_card("regnet_y_12gf", ref_params=51_822_544, top1_error=19.7, torchvision=False))
+def regnet_y_12gf(
+    *, num_classes: int = 1000, in_chans: int = 3, group_rounding: Rounding = "paper"
+) -> RegNet:
+    """Return RegNetY-12GF (d=19, w0=168, wa=73.36, wm=2.37, g=112, SE)."""
+    return _paper_regnet("regnet_y_12gf", num_classes, in_chans, group_rounding)

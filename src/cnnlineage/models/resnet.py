@@ -332,6 +332,7 @@ def _tv(name: str, **card: Any) -> dict[str, Any]:
     # card fields of a model whose weights torchvision has: counts and top-1 from its IMAGENET1K_V1 metadata
     return dict(
         ref_params_source=f"torchvision {name} IMAGENET1K_V1 meta num_params",
+        ref_top1_kind="recipe",
         ref_top1_source=f"torchvision {name} IMAGENET1K_V1 meta acc@1 (single 224 crop)",
         torchvision=name,
         default_kwargs=VARIANTS[name],
@@ -339,20 +340,52 @@ def _tv(name: str, **card: Any) -> dict[str, Any]:
     )
 
 
-def _paper(year: int, title: str, first_author: str, arxiv: str) -> dict[str, Any]:
+def _paper(title: str) -> dict[str, Any]:
     # card fields naming a paper; every model here takes the ImageNet 224x224 crop
-    card = dict(family="resnet", year=year, paper=title, first_author=first_author, venue=f"arXiv:{arxiv}")
-    return dict(card, input_size=(3, 224, 224))
+    year, authors, venue, venue_year, arxiv = _PAPERS[title]
+    card = dict(family="resnet", year=year, paper=title, authors=authors, venue=venue, venue_year=venue_year)
+    return dict(card, arxiv=arxiv, input_size=(3, 224, 224))
 
 
-_HE = _paper(2015, "Deep Residual Learning for Image Recognition", "He", "1512.03385")
-_WRN = _paper(2016, "Wide Residual Networks", "Zagoruyko", "1605.07146")
-_RESNEXT = _paper(2017, "Aggregated Residual Transformations for Deep Neural Networks", "Xie", "1611.05431")
-_SE = _paper(2018, "Squeeze-and-Excitation Networks", "Hu", "1709.01507")
-_ECA = _paper(
-    2020, "ECA-Net: Efficient Channel Attention for Deep Convolutional Neural Networks", "Wang", "1910.03151"
-)
-_RESNEST = _paper(2020, "ResNeSt: Split-Attention Networks", "Zhang", "2004.08955")
+_PAPERS = {
+    # title: (first public appearance, authors, venue, venue year, arXiv id)
+    "Deep Residual Learning for Image Recognition": (
+        2015,
+        ("He", "Zhang", "Ren", "Sun"),
+        "CVPR",
+        2016,
+        "1512.03385",
+    ),
+    "Wide Residual Networks": (2016, ("Zagoruyko", "Komodakis"), "BMVC", 2016, "1605.07146"),
+    "Aggregated Residual Transformations for Deep Neural Networks": (
+        2016,
+        ("Xie", "Girshick", "Dollár", "Tu", "He"),
+        "CVPR",
+        2017,
+        "1611.05431",
+    ),
+    "Squeeze-and-Excitation Networks": (2017, ("Hu", "Shen", "Sun"), "CVPR", 2018, "1709.01507"),
+    "ECA-Net: Efficient Channel Attention for Deep Convolutional Neural Networks": (
+        2019,
+        ("Wang", "Wu", "Zhu", "Li", "Zuo", "Hu"),
+        "CVPR",
+        2020,
+        "1910.03151",
+    ),
+    "ResNeSt: Split-Attention Networks": (
+        2020,
+        ("Zhang", "Wu", "Zhang", "Zhu", "Lin", "Zhang", "Sun", "He", "Mueller", "Manmatha", "Li", "Smola"),
+        "CVPR Workshops",
+        2022,
+        "2004.08955",
+    ),
+}
+_HE = _paper("Deep Residual Learning for Image Recognition")
+_WRN = _paper("Wide Residual Networks")
+_RESNEXT = _paper("Aggregated Residual Transformations for Deep Neural Networks")
+_SE = _paper("Squeeze-and-Excitation Networks")
+_ECA = _paper("ECA-Net: Efficient Channel Attention for Deep Convolutional Neural Networks")
+_RESNEST = _paper("ResNeSt: Split-Attention Networks")
 _V15 = "torchvision's v1.5 striding (stride on the 3x3); stride_in_1x1=True gives the paper's v1."
 
 
@@ -456,6 +489,7 @@ def resnext101_32x8d(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: An
     ref_params=28_088_024,
     ref_params_source="timm seresnet50 parameter count; = resnet50 + 2,530,992 SE parameters (hand count)",
     ref_top1=76.71,
+    ref_top1_kind="paper",
     ref_top1_source="Hu et al. 2018, Table 2: SE-ResNet-50 top-1 error 23.29% (single 224 crop)",
     timm="seresnet50",
     notes="SE (r = 16) after the last BN of every bottleneck, before the addition. " + _V15,
@@ -472,6 +506,7 @@ def seresnet50(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> 
     ref_params=25_557_118,
     ref_params_source="hand count: resnet50 25,557,032 + ECA kernels 3x5 + 4x5 + 6x5 + 3x7 = 86",
     ref_top1=77.48,
+    ref_top1_kind="paper",
     ref_top1_source="Wang et al. 2020, Table 2: ECA-Net50 top-1 77.48% (single 224 crop)",
     notes="k = psi(C) by eca_kernel_size (the reference code's rounding: an even t goes up), giving k = 7 at "
     "C = 2048 and 86 ECA parameters; the paper reports 80 (k = 5 everywhere). " + _V15,
@@ -488,6 +523,7 @@ def ecaresnet50(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) ->
     ref_params=27_483_240,
     ref_params_source="timm resnest50d parameter count (the paper: 27.5M)",
     ref_top1=81.13,
+    ref_top1_kind="paper",
     ref_top1_source="Zhang et al. 2020, abstract: ResNeSt-50 81.13% top-1 at a single 224 crop",
     timm="resnest50d",
     notes="Radix 2, cardinality 1, deep stem (32-32-64), average-pool shortcuts and avd (stride as a 3x3 "

@@ -174,8 +174,10 @@ _PAPER = dict(
     family="resnet_cifar",
     year=2015,
     paper="Deep Residual Learning for Image Recognition",
-    first_author="He",
-    venue="arXiv:1512.03385",
+    authors=("He", "Zhang", "Ren", "Sun"),
+    venue="CVPR",
+    venue_year=2016,
+    arxiv="1512.03385",
     input_size=(3, 32, 32),
     num_classes=10,
 )

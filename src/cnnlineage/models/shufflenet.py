@@ -311,20 +311,25 @@ class ShuffleNetV2(LineageModel):
 # --------------------------------------------------------------------------- builders
 _V1 = dict(
     family="shufflenet",
-    year=2018,
+    year=2017,
     paper="ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices",
-    first_author="Zhang",
-    venue="arXiv:1707.01083",
+    authors=("Zhang", "Zhou", "Lin", "Sun"),
+    venue="CVPR",
+    venue_year=2018,
+    arxiv="1707.01083",
     input_size=(3, 224, 224),
 )
 _V2 = dict(
     family="shufflenet",
     year=2018,
     paper="ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design",
-    first_author="Ma",
-    venue="arXiv:1807.11164",
+    authors=("Ma", "Zhang", "Zheng", "Sun"),
+    venue="ECCV",
+    venue_year=2018,
+    arxiv="1807.11164",
     input_size=(3, 224, 224),
     key_idea="Channel split instead of group convolutions: equal widths, fewer memory accesses, real speed.",
+    ref_top1_kind="recipe",
     ref_top1_source="torchvision IMAGENET1K_V1 weights metadata (acc@1)",
 )
 
@@ -335,6 +340,7 @@ _V2 = dict(
     ref_params=1_865_728,
     ref_params_source="hand count (tests/models/test_shufflenet.py); equals osmr/imgclsmob shufflenet_g3_w1",
     ref_top1=67.4,
+    ref_top1_kind="paper",
     ref_top1_source="Zhang et al. 2018, Table 2: 32.6% top-1 error for ShuffleNet 1x, g=3",
     notes="1x width, g=3: Stages 2-4 output 240-480-960 channels, about 140 MFLOPs at 224x224. The first "
     "pointwise layer of Stage 2 is a dense 1x1 convolution, as in the paper.",

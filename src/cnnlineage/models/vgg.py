@@ -6,9 +6,13 @@ Depth as the one design variable: stacks of 3×3 convolutions (stride 1, padding
 classifier. Two 3×3 layers see a 5×5 field and three a 7×7 one, with fewer parameters and
 more non-linearities than one large kernel (§2.3).
 
-The configurations are Table 1's columns A (11 weight layers), B (13), D (16) and E (19),
-written once in ``VGG_CFGS``; ``_bn`` variants add BatchNorm after every convolution (not
-in the paper, which predates BatchNorm; torchvision's trained weights exist for both).
+The configurations are Table 1's columns A (11 weight layers), A-LRN (A with local response
+normalisation after the first layer), B (13), C (16, of which three 1×1), D (16) and E (19),
+written once in ``VGG_CFGS``; with them the single-scale comparison of Table 3 is complete:
+LRN does not help (A-LRN is no better than A), depth does (A → B → C → D), and spatial context
+does (C's 1×1 layers add non-linearity but lose to D's 3×3, §4.1). ``_bn`` variants add
+BatchNorm after every convolution (not in the paper, which predates BatchNorm; torchvision's
+trained weights exist for both).
 Module names and order are torchvision's, so its state_dicts load as they are.
 """
 
@@ -22,16 +26,19 @@ import torch.nn as nn
 
 from ..registry import register_model
 from ._base import LineageModel
+from .alexnet import krizhevsky_lrn
 
 __all__ = ["VGG", "VGG_CFGS"]
 
 _RELU = functools.partial(nn.ReLU, inplace=True)
 
-# Table 1: the widths of the 3×3 convolutions of each of the five stages; every stage ends
-# with a 2×2 stride-2 max-pool. Configurations C (1×1 layers) and A-LRN are not included.
-VGG_CFGS: dict[str, tuple[tuple[int, ...], ...]] = {
+# Table 1: the widths of the convolutions of each of the five stages, 3×3 unless written
+# (width, kernel) — configuration C's 1×1 layers; every stage ends with a 2×2 stride-2
+# max-pool. A-LRN is configuration A with LRN after the first layer (``lrn=True``).
+VGG_CFGS: dict[str, tuple[tuple[int | tuple[int, int], ...], ...]] = {
     "A": ((64,), (128,), (256, 256), (512, 512), (512, 512)),
     "B": ((64, 64), (128, 128), (256, 256), (512, 512), (512, 512)),
+    "C": ((64, 64), (128, 128), (256, 256, (256, 1)), (512, 512, (512, 1)), (512, 512, (512, 1))),
     "D": ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)),
     "E": ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512)),
 }
@@ -47,11 +54,12 @@ class VGG(LineageModel):
 
     def __init__(
         self,
-        cfg: tuple[tuple[int, ...], ...],
+        cfg: tuple[tuple[int | tuple[int, int], ...], ...],
         *,
         num_classes: int = 1000,
         in_chans: int = 3,
         dropout: float = 0.5,
+        lrn: bool = False,
         norm_layer: Callable[[int], nn.Module] | None = None,
         act_layer: Callable[..., nn.Module] = _RELU,
     ) -> None:
@@ -62,13 +70,17 @@ class VGG(LineageModel):
         self.feature_info = []
         chs = in_chans
         for i, widths in enumerate(cfg):
-            for width in widths:
+            for spec in widths:
+                width, k = spec if isinstance(spec, tuple) else (spec, 3)
                 layers.append(
-                    nn.Conv2d(chs, width, kernel_size=3, padding=1)
+                    nn.Conv2d(chs, width, k, padding=k // 2)
                 )  # biased even before BN, as torchvision
                 if norm_layer is not None:
                     layers.append(norm_layer(width))
                 layers.append(act_layer())
+                if lrn and len(layers) == 2:
+                    # A-LRN: Krizhevsky's LRN (n = 5, alpha = 1e-4, beta = 0.75, k = 2) after the first layer (§2.2)
+                    layers.append(krizhevsky_lrn())
                 chs = width
             # each stage is recorded at its last activation, before the pool halves it
             self.feature_info.append(dict(module=f"features.{len(layers) - 1}", num_chs=chs, reduction=2**i))
@@ -122,8 +134,10 @@ _VGG = dict(
     family="vgg",
     year=2014,
     paper="Very Deep Convolutional Networks for Large-Scale Image Recognition",
-    first_author="Simonyan",
-    venue="arXiv:1409.1556 (ICLR 2015)",
+    authors=("Simonyan", "Zisserman"),
+    venue="ICLR",
+    venue_year=2015,
+    arxiv="1409.1556",
     input_size=(3, 224, 224),
 )
 
@@ -144,6 +158,7 @@ def _card(name: str, cfg: str, depth: int, params: int, top1: float, batch_norm:
         ref_params=params,
         ref_params_source=f"torchvision {weights} meta num_params",
         ref_top1=top1,
+        ref_top1_kind="recipe",
         ref_top1_source=f"torchvision {weights} (ImageNet-1K val, 224 crop)",
         torchvision=name,
         notes="BatchNorm is not in the paper (torchvision's variant)." if batch_norm else "",
@@ -196,3 +211,36 @@ def vgg16_bn(*, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5
 def vgg19_bn(*, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5) -> VGG:
     """Return VGG-19 (configuration E) with BatchNorm."""
     return _vgg("E", True, num_classes, in_chans, dropout)
+
+
+# ---------------------------------------------------------------------------------------- Table 3's other columns
+def _paper_card(cfg: str, params: int, top1_error: float, idea: str) -> dict:
+    return dict(
+        **_VGG,
+        key_idea=idea,
+        ref_params=params,
+        ref_params_source=f"hand count (tests/models/test_vgg.py); Table 2 rounds it to {round(params / 1e6)}M",
+        ref_top1=round(100 - top1_error, 1),
+        ref_top1_kind="paper",
+        ref_top1_source=f"Simonyan & Zisserman, Table 3: configuration {cfg}, train and test scale 256, "
+        f"{top1_error}% top-1 error (single scale)",
+        notes="No torchvision weights: the configuration exists only in the paper.",
+    )
+
+
+@register_model(
+    **_paper_card("A-LRN", 132_863_336, 29.7, "Configuration A with local response normalisation after the "
+                  "first layer: LRN does not improve accuracy (Table 3)."),
+)  # fmt: skip
+def vgg11_lrn(*, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5) -> VGG:
+    """Return VGG configuration A-LRN (11 layers, LRN after the first)."""
+    return VGG(VGG_CFGS["A"], num_classes=num_classes, in_chans=in_chans, dropout=dropout, lrn=True)
+
+
+@register_model(
+    **_paper_card("C", 133_638_952, 28.1, "Configuration C: 16 layers, three of them 1x1 convolutions; beats B "
+                  "(added non-linearity) but loses to D's 3x3 (spatial context matters)."),
+)  # fmt: skip
+def vgg16_c(*, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5) -> VGG:
+    """Return VGG configuration C (16 layers with 1×1 convolutions in the last three stages)."""
+    return VGG(VGG_CFGS["C"], num_classes=num_classes, in_chans=in_chans, dropout=dropout)

@@ -312,10 +312,25 @@ VIT_CFGS = {
 
 _VIT = dict(
     family="vit",
-    year=2021,
+    year=2020,
     paper="An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale",
-    first_author="Dosovitskiy",
-    venue="arXiv:2010.11929 (ICLR 2021)",
+    authors=(
+        "Dosovitskiy",
+        "Beyer",
+        "Kolesnikov",
+        "Weissenborn",
+        "Zhai",
+        "Unterthiner",
+        "Dehghani",
+        "Minderer",
+        "Heigold",
+        "Gelly",
+        "Uszkoreit",
+        "Houlsby",
+    ),
+    venue="ICLR",
+    venue_year=2021,
+    arxiv="2010.11929",
 )
 
 
@@ -328,6 +343,7 @@ def _tv_card(name: str, params: int, top1: float, idea: str) -> dict:
         ref_params=params,
         ref_params_source=f"torchvision {weights}_Weights.IMAGENET1K_V1 meta num_params",
         ref_top1=top1,
+        ref_top1_kind="recipe",
         ref_top1_source=f"torchvision {weights}_Weights.IMAGENET1K_V1 (ImageNet-1K only, DeiT-style recipe)",
         torchvision=name,
         notes="Inputs of any size divisible by the patch: position embeddings are resized bicubically.",

@@ -232,15 +232,18 @@ class Xception(LineageModel):
 
 @register_model(
     family="xception",
-    year=2017,
+    year=2016,
     paper="Xception: Deep Learning with Depthwise Separable Convolutions",
-    first_author="Chollet",
-    venue="arXiv:1610.02357",
+    authors=("Chollet",),
+    venue="CVPR",
+    venue_year=2017,
+    arxiv="1610.02357",
     key_idea="Replace Inception modules by depthwise separable convolutions with residual connections.",
     input_size=(3, 299, 299),
     ref_params=22_855_952,
     ref_params_source="Chollet 2017, Table 3 (22,855,952); equal to timm legacy_xception",
     ref_top1=79.0,
+    ref_top1_kind="paper",
     ref_top1_source="Chollet 2017, Table 1 (single crop, single model)",
     timm="legacy_xception",
     notes="Inputs normalised to [-1, 1] (mean = std = 0.5) for the timm weights. Trained with SGD, "
