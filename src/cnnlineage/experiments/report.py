@@ -43,16 +43,24 @@ def new_figure(ncols: int = 1, *, width: float = 6.0, height: float = 4.2):  # n
 
 def plot_band(ax, x: Sequence[float], runs: Sequence[Sequence[float | None]], *, label: str, **kw) -> None:  # noqa: ANN001, ANN003
     """Plot the mean over runs (seeds) with a ±1 standard deviation band; ``runs`` is one sequence per seed."""
+    import warnings
+
     import numpy as np
 
     arr = np.array([[np.nan if v is None else float(v) for v in r] for r in runs], dtype=float)
-    mean = np.nanmean(arr, axis=0)
     n = len(runs)
     label = f"{label} (mean ± sd, {n} seeds)" if n > 1 else label
+    if np.isnan(arr).all():  # nothing measured (e.g. never reached): keep the legend entry, draw nothing
+        ax.plot([], [], label=f"{label}: no value", **kw)
+        return
+    with warnings.catch_warnings():  # columns where every seed is missing stay NaN (a gap in the line)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(arr, axis=0)
+        sd = np.nanstd(arr, axis=0, ddof=1) if n > 1 else None
     marker = "o" if len(x) <= 40 else None
     (line,) = ax.plot(x, mean, marker=marker, markersize=3, label=label, **kw)
-    if n > 1:
-        sd = np.nanstd(arr, axis=0, ddof=1)
+    if sd is not None:
+        sd = np.nan_to_num(sd)
         ax.fill_between(x, mean - sd, mean + sd, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
