@@ -70,7 +70,7 @@ def figures(results: dict[str, Any], out: Path) -> list[Path]:
     seeds = seeds_of(results)
     fig, axes = new_figure(2, width=5.2)
     for ax, res in zip(axes, (False, True)):
-        for (name, d, r), color in zip([x for x in _conditions(b) if x[2] == res], ("#4c72b0", "#c44e52")):
+        for (name, _, _), color in zip([x for x in _conditions(b) if x[2] == res], ("#4c72b0", "#c44e52")):
             train = [c[name][s]["train_error"] for s in seeds]
             test = [c[name][s]["test_error"] for s in seeds]
             x = list(range(1, len(train[0]) + 1))
