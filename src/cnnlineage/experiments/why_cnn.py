@@ -101,7 +101,7 @@ def figures(results: dict[str, Any], out: Path) -> list[Path]:
         ylim=(0, 100),
     )
     ax.set_title("Translation robustness on mnist5k")
-    ax.legend(loc="lower left")
+    ax.legend(loc="upper right", fontsize=8)
     return [save(fig, out / "why_cnn_shift.png")]
 
 
