@@ -23,7 +23,16 @@ from ..models.alexnet import krizhevsky_lrn
 from ..models.resnet_cifar import CifarResNet
 from ..registry import register_model
 
-__all__ = ["ACTIVATIONS", "ConvNet", "FilterNet", "ResidualMLP", "experiment_models", "make_norm"]
+__all__ = [
+    "ACTIVATIONS",
+    "ConvNet",
+    "FilterNet",
+    "ResidualMLP",
+    "ScaleNet",
+    "build",
+    "experiment_models",
+    "make_norm",
+]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
@@ -206,7 +215,61 @@ class ResidualMLP(LineageModel):
         self.fc = nn.Linear(self.num_features, num_classes)
 
 
+class ScaleNet(LineageModel):
+    """A 3×3 stem, three stages of ``layers`` conv-BN-ReLU layers (stride 2 between stages), pool, FC.
+
+    The small base that the compound-scaling experiment scales by depth (``layers``), width
+    (``widths``) and resolution (the input size, any size >= 4).
+    """
+
+    def __init__(
+        self,
+        *,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        layers: int = 4,
+        widths: tuple[int, ...] = (8, 16, 32),
+    ) -> None:
+        super().__init__(
+            in_chans=in_chans, num_classes=num_classes, input_size=(in_chans, 16, 16), min_size=4
+        )
+        from ..layers.conv_norm_act import ConvNormAct
+
+        mods: list[nn.Module] = [ConvNormAct(in_chans, widths[0], 3)]
+        prev = widths[0]
+        for i, w in enumerate(widths):
+            for j in range(layers):
+                mods.append(ConvNormAct(prev, w, 3, 2 if (i > 0 and j == 0) else 1))
+                prev = w
+        self.features = nn.Sequential(*mods)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.num_features = prev
+        self.fc = nn.Linear(prev, num_classes)
+        self.feature_info = [dict(module="features", num_chs=prev, reduction=4)]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.pool(x).flatten(1)
+        return x if pre_logits else self.fc(x)
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.fc = nn.Linear(self.num_features, num_classes)
+
+
 # ---------------------------------------------------------------------------- builders
+def exp_scalenet(
+    *, num_classes: int = 10, in_chans: int = 3, layers: int = 4, widths: tuple[int, ...] = (8, 16, 32)
+) -> ScaleNet:
+    """Return the small conv-BN-ReLU base of the compound-scaling experiment at the given depth and widths."""
+    return ScaleNet(num_classes=num_classes, in_chans=in_chans, layers=layers, widths=tuple(widths))
+
+
 def exp_convnet(
     *,
     num_classes: int = 10,
@@ -268,6 +331,7 @@ _NETS = {
     "exp_convnet": (exp_convnet, "Small AlexNet-shaped net with a swappable activation, norm and dropout."),
     "exp_filternet": (exp_filternet, "One k x k conv per stage, or a stack of 3x3s with the same field."),
     "exp_cifar_resnet": (exp_cifar_resnet, "He et al.'s CIFAR ResNet or plain twin at any depth and width."),
+    "exp_scalenet": (exp_scalenet, "A small conv-BN-ReLU base to scale by depth, width and resolution."),
 }
 
 
