@@ -152,10 +152,11 @@ def _check_out_dir(exp: Experiment, out: Path, mode: str) -> None:
                 f"pick another --out (nothing was changed)"
             )
         if owner.get("budget") != mode:
-            other = "--quick" if owner.get("budget") == "quick" else "the full budget"
+            held, asked = owner.get("budget"), mode
+            flag = "with --quick" if held == "quick" else "without --quick"
             raise ValueError(
-                f"{out} holds a run of {exp.name} with {other}; rerun it the same way to continue, "
-                f"or pick another --out (nothing was changed)"
+                f"{out} holds a {held}-budget run of {exp.name}, but a {asked}-budget run was asked for; rerun it "
+                f"{flag} to continue it, or pick another --out (nothing was changed)"
             )
     elif out.exists() and any(out.iterdir()):
         raise ValueError(
