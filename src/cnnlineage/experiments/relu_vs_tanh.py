@@ -64,7 +64,8 @@ def verdict(results: dict[str, Any]):  # noqa: ANN201
     per_seed, parts = {}, []
     for s in seeds_of(results):
         r, t = c["relu"][s]["epochs_to_target"], c["tanh"][s]["epochs_to_target"]
-        per_seed[s] = r is not None and (t is None or r < t)
+        speedup = _speedup(r, t, b["epochs"])[0]  # a lower bound when tanh never reaches the target
+        per_seed[s] = speedup is not None and speedup >= b["min_speedup"]
         parts.append(
             f"seed {s}: ReLU {r or 'never'}, tanh {t or 'never'} epochs ({_speedup(r, t, b['epochs'])[1]})"
         )
@@ -124,8 +125,9 @@ EXPERIMENT = Experiment(
     "with act=relu or act=tanh, trained by the trainer on {data} ({train_subset} training images per epoch, "
     "{test_subset} test), SGD lr {lr} momentum 0.9, constant lr, batch 64, {epochs} epochs. Measured: the "
     "first epoch whose running training error is <= {target}%, and the training seconds until then.",
-    rule="Per seed: the claim holds if ReLU reaches the target training error in fewer epochs than tanh "
-    "(or tanh never reaches it within the budget).",
+    rule="Per seed: the claim holds if ReLU reaches the target training error at least 2x sooner "
+    "(in epochs) than tanh, i.e. 'several times faster' (when tanh never reaches it, the budget over ReLU's "
+    "epochs is the speed-up's lower bound).",
     budgets={
         "full": {
             "data": "mnist5k",
@@ -134,6 +136,7 @@ EXPERIMENT = Experiment(
             "test_subset": 500,
             "epochs": 12,
             "target": 25.0,
+            "min_speedup": 2.0,
         },
         "quick": {
             "data": "mnist5k",
@@ -142,12 +145,14 @@ EXPERIMENT = Experiment(
             "test_subset": 200,
             "epochs": 2,
             "target": 25.0,
+            "min_speedup": 2.0,
         },
     },
     plan=plan,
     verdict=verdict,
     figures=figures,
     table=table,
-    notes="A smaller network and data set than the paper (mnist5k digits, 1,000 images per epoch, not CIFAR-10), epoch "
+    notes="The rule first asked only for fewer epochs than tanh; it was raised to 2x after the first full run's "
+    "numbers had been seen, because 'fewer' does not test 'several times faster'. A smaller network and data set than the paper (mnist5k digits, 1,000 images per epoch, not CIFAR-10), epoch "
     "resolution only; dropout and LRN off so that the activation is the only difference.",
 )
