@@ -130,3 +130,21 @@ def test_another_experiments_directory_is_refused(tmp_path, capsys):
 def test_list_names_experiments(name, capsys):
     assert main(["experiment", "list"]) == 0
     assert name in capsys.readouterr().out
+
+
+def test_a_training_unit_killed_mid_run_continues_from_its_checkpoint(tmp_path):
+    from cnnlineage.experiments.base import Context, recipe
+
+    def cfg(epochs):
+        return recipe("exp_convnet", seed=0, epochs=epochs, data="mnist5k", lr=0.05, train_subset=96,
+                      test_subset=50, kwargs={"widths": [4, 8, 8], "hidden": 16})  # fmt: skip
+
+    whole = Context(root=tmp_path, unit_dir=tmp_path / "whole", budget={}).train(cfg(2))
+    killed = Context(root=tmp_path, unit_dir=tmp_path / "killed", budget={})
+    killed.train(cfg(1))
+    (tmp_path / "killed" / "summary.json").unlink()  # as if killed after the first epoch's checkpoint
+    resumed = killed.train(cfg(2))
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    # the trainer's exact resume: the continued run ends where the uninterrupted one does
+    assert resumed["history"][-1]["train_loss"] == whole["history"][-1]["train_loss"]
+    assert resumed["history"][-1]["test_top1"] == whole["history"][-1]["test_top1"]
