@@ -142,7 +142,7 @@ class Context:
 
 
 # ---------------------------------------------------------------------------- running
-def _check_out_dir(exp: Experiment, out: Path, mode: str) -> None:
+def _check_out_dir(exp: Experiment, out: Path, mode: str, budget: dict[str, Any]) -> None:
     marker = out / MARKER
     if marker.is_file():
         owner = json.loads(marker.read_text())
@@ -157,6 +157,11 @@ def _check_out_dir(exp: Experiment, out: Path, mode: str) -> None:
             raise ValueError(
                 f"{out} holds a {held}-budget run of {exp.name}, but a {asked}-budget run was asked for; rerun it "
                 f"{flag} to continue it, or pick another --out (nothing was changed)"
+            )
+        if "settings" in owner and owner["settings"] != json.loads(json.dumps(budget)):
+            raise ValueError(
+                f"{out} holds a run of {exp.name} made with other {mode}-budget settings ({owner['settings']}); "
+                f"its units cannot be mixed with this version's ({budget}); pick another --out (nothing was changed)"
             )
     elif out.exists() and any(out.iterdir()):
         raise ValueError(
@@ -193,10 +198,11 @@ def run_experiment(
         raise ValueError(f"--seeds must be a positive integer (how many seeds to run), got {seeds!r}")
     out = Path(out)
     mode = "quick" if quick else "full"
-    _check_out_dir(exp, out, mode)
     budget = dict(exp.budgets[mode])
+    _check_out_dir(exp, out, mode, budget)
     (out / "units").mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / MARKER, json.dumps({"experiment": exp.name, "budget": mode}) + "\n")
+    marker = {"experiment": exp.name, "budget": mode, "settings": budget}
+    atomic_write_text(out / MARKER, json.dumps(marker) + "\n")
     units = exp.plan(budget, list(range(seeds)))
     keys = [u.key for u in units]
     if len(set(keys)) != len(keys):  # pragma: no cover - an experiment's plan is wrong

@@ -24,7 +24,7 @@ def _unit(b: dict[str, Any], norm: str, lr: float, seed: int):  # noqa: ANN202
 
         cfg = recipe(
             "exp_convnet", seed=seed, epochs=b["epochs"], data="mnist5k", lr=lr, train_subset=b["train_subset"],
-            test_subset=b["test_subset"], kwargs={"norm": norm},
+            test_subset=b["test_subset"], kwargs={"norm": norm, "widths": b["widths"], "hidden": b["hidden"]},
         )  # fmt: skip
         try:
             r = ctx.train(cfg)
@@ -135,7 +135,7 @@ EXPERIMENT = Experiment(
     claim="With Batch Normalization a network reaches a given accuracy at learning rates where the same network "
     "without it trains slowly, stalls or diverges, and needs fewer steps to get there.",
     source="Ioffe & Szegedy, Batch Normalization (ICML 2015, arXiv:1502.03167), §3.3 and §4.2, Fig. 2-3.",
-    protocol="`exp_convnet` (conv5x5-32, conv5x5-64, conv3x3-64, FC-128, ReLU) with norm=bn (conv-BN-ReLU) or "
+    protocol="`exp_convnet` (5x5, 5x5 and 3x3 convs of {widths} channels, FC-{hidden}, ReLU) with norm=bn (conv-BN-ReLU) or "
     "none, trained by the trainer on mnist5k ({train_subset} training / {test_subset} test images), SGD "
     "momentum 0.9, constant lr in {lrs}, batch 64, {epochs} epochs. Steps to the target: the optimizer step "
     "at the end of the first epoch whose held-out top-1 is >= {target}%.",
@@ -143,14 +143,24 @@ EXPERIMENT = Experiment(
     "is higher than the highest at which the network without BN does (or the latter never does).",
     budgets={
         "full": {
-            "lrs": [0.005, 0.02, 0.08, 0.32, 1.28],
-            "train_subset": 2000,
+            "lrs": [0.01, 0.05, 0.25, 1.0],
+            "widths": [16, 32, 32],
+            "hidden": 64,
+            "train_subset": 1000,
             "test_subset": 500,
-            "epochs": 4,
+            "epochs": 3,
             "target": 90.0,
         },
-        "quick": {"lrs": [0.01, 0.5], "train_subset": 200, "test_subset": 100, "epochs": 1, "target": 50.0},
-    },
+        "quick": {
+            "lrs": [0.01, 0.5],
+            "widths": [8, 16, 16],
+            "hidden": 32,
+            "train_subset": 200,
+            "test_subset": 100,
+            "epochs": 1,
+            "target": 50.0,
+        },
+    },  # fmt: skip
     plan=plan,
     verdict=verdict,
     figures=figures,

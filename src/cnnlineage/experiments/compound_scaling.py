@@ -161,7 +161,7 @@ EXPERIMENT = Experiment(
             "widths": [8, 16, 32],
             "resolution": 16,
             "phis": [1, 2],
-            "train_subset": 2000,
+            "train_subset": 1500,
             "test_subset": 1000,
             "lr": 0.05,
             "epochs": 6,

@@ -65,7 +65,7 @@ def _unit(b: dict[str, Any], residual: bool, seed: int):  # noqa: ANN202
         cfg = recipe(
             "exp_cifar_resnet", seed=seed, epochs=b["epochs"], data="shapes10", lr=b["lr"], schedule="cosine",
             warmup_epochs=b["warmup_epochs"], weight_decay=1e-4, batch_size=128, train_subset=b["train_subset"],
-            test_subset=b["test_subset"], kwargs=kwargs,
+            test_subset=b["test_subset"], image_size=b["image_size"], kwargs=kwargs,
         )  # fmt: skip
         r = ctx.train(cfg)
         trained, _ = load_trained(r["run_dir"])
@@ -199,7 +199,7 @@ EXPERIMENT = Experiment(
     protocol="`exp_cifar_resnet` depth {depth} (widths {widths}), plain and residual. Gradient of the centre unit of "
     "the last feature map w.r.t. a {probe_size}x{probe_size} input, |grad| averaged over {probe_batch} Gaussian "
     "noise images; effective side = sqrt of the area where it is >= e^-2 (13.5%) of its peak (a Gaussian's 2-sigma contour). At initialisation and after "
-    "training by the trainer on shapes10 ({train_subset} training / {test_subset} test images, 32x32), SGD lr "
+    "training by the trainer on shapes10 ({train_subset} training / {test_subset} test images, at {image_size}x{image_size}), SGD lr "
     "{lr} momentum 0.9, weight decay 1e-4, batch 128, {warmup_epochs} warm-up epoch(s) then cosine, {epochs} epochs.",
     rule="Per seed: the claim holds if, for both networks, the effective side at initialisation is below half the "
     "theoretical side, and the effective side after training is larger than at initialisation.",
@@ -209,6 +209,7 @@ EXPERIMENT = Experiment(
             "widths": [8, 16, 32],
             "probe_size": 96,
             "probe_batch": 16,
+            "image_size": 16,
             "train_subset": 2000,
             "test_subset": 500,
             "lr": 0.1,
@@ -220,6 +221,7 @@ EXPERIMENT = Experiment(
             "widths": [4, 8, 16],
             "probe_size": 48,
             "probe_batch": 4,
+            "image_size": 16,
             "train_subset": 200,
             "test_subset": 100,
             "lr": 0.1,

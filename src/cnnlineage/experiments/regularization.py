@@ -37,7 +37,7 @@ def _unit(b: dict[str, Any], cond: str, seed: int):  # noqa: ANN202
         cfg = recipe(
             "exp_convnet", seed=seed, epochs=b["epochs"], data="mnist5k", optim="adam", lr=b["lr"],
             train_subset=b["train_subset"], test_subset=b["test_subset"],
-            kwargs={"dropout": dropout}, augment=aug, batch_size=32,
+            kwargs={"dropout": dropout, "widths": b["widths"], "hidden": b["hidden"]}, augment=aug, batch_size=32,
         )  # fmt: skip
         cfg["data"]["image_size"] = 28
         r = ctx.train(cfg)
@@ -113,7 +113,7 @@ EXPERIMENT = Experiment(
     "each shrink the gap between training and test accuracy.",
     source="Krizhevsky, Sutskever & Hinton 2012 (AlexNet), §4.1-4.2; Srivastava et al., Dropout (JMLR 2014), "
     "Fig. 4.",
-    protocol="`exp_convnet` on 1x28x28 digits (conv5x5-32, conv5x5-64, conv3x3-64, FC-128, ReLU), trained by the "
+    protocol="`exp_convnet` on 1x28x28 digits (5x5, 5x5 and 3x3 convs of {widths} channels, FC-{hidden}, ReLU), trained by the "
     "trainer on {train_subset} mnist5k training images ({test_subset} held out), Adam lr {lr}, constant lr, "
     "batch 32, {epochs} epochs; dropout p={dropout} before both FC layers; augmentation = random affine "
     "({augment}). Gap = top-1 on the clean training images minus held-out top-1, after the last epoch.",
@@ -121,14 +121,18 @@ EXPERIMENT = Experiment(
     "regularisation.",
     budgets={
         "full": {
+            "widths": [16, 32, 32],
+            "hidden": 64,
             "train_subset": 500,
-            "test_subset": 1000,
+            "test_subset": 500,
             "lr": 0.001,
-            "epochs": 30,
+            "epochs": 20,
             "dropout": 0.5,
             "augment": _AUG,
         },
         "quick": {
+            "widths": [8, 16, 16],
+            "hidden": 32,
             "train_subset": 100,
             "test_subset": 100,
             "lr": 0.001,
@@ -136,7 +140,7 @@ EXPERIMENT = Experiment(
             "dropout": 0.5,
             "augment": _AUG,
         },
-    },
+    },  # fmt: skip
     plan=plan,
     verdict=verdict,
     figures=figures,

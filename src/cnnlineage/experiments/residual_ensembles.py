@@ -199,11 +199,11 @@ EXPERIMENT = Experiment(
             "depth": 20,
             "widths": [8, 16, 32],
             "image_size": 16,
-            "train_subset": 3000,
+            "train_subset": 2000,
             "test_subset": 1000,
             "lr": 0.1,
             "warmup_epochs": 1,
-            "epochs": 10,
+            "epochs": 8,
             "small_drop": 10.0,
         },
         "quick": {

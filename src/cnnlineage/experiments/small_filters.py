@@ -132,12 +132,12 @@ EXPERIMENT = Experiment(
     "k x k and a held-out top-1 at least as high.",
     budgets={
         "full": {
-            "width": 32,
+            "width": 16,
             "kernels": [5, 7],
-            "train_subset": 3000,
+            "train_subset": 2000,
             "test_subset": 1000,
             "lr": 0.003,
-            "epochs": 10,
+            "epochs": 8,
         },
         "quick": {
             "width": 8,
