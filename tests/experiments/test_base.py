@@ -111,3 +111,14 @@ def test_cli_bad_input(tmp_path, capsys):
 def test_report_needs_results(tmp_path):
     with pytest.raises(ValueError, match="no results.json"):
         assemble_report([tmp_path])
+
+
+def test_units_made_with_other_settings_are_not_mixed_in(tmp_path):
+    import dataclasses
+
+    calls = []
+    exp = _toy(calls)
+    run_experiment(exp, out=tmp_path / "t", progress=False, log=lambda *_: None)
+    changed = dataclasses.replace(exp, budgets={"full": {"n": 3}, "quick": {"n": 1}})
+    with pytest.raises(ValueError, match="other full-budget settings"):
+        run_experiment(changed, out=tmp_path / "t", progress=False)

@@ -96,7 +96,7 @@ def experiment_markdown(results: dict[str, Any], exp: Any = None, *, figure_dir:
     if results.get("notes"):
         lines += [f"**Deviations from the paper.** {results['notes']}", ""]
     lines += [
-        f"**Rule (fixed before running).** {results['rule']}",
+        f"**Rule.** {results['rule']}",
         "",
         f"**Verdict: {v['outcome']}.** {v['reason']} (claim held per {exp.seed_word}: {per_seed})",
         "",
