@@ -97,6 +97,7 @@ class Experiment:
     verdict: Callable[[dict[str, Any]], Verdict]  # results -> verdict
     figures: Callable[[dict[str, Any], Path], list[Path]]  # (results, out dir) -> PNG paths
     table: Callable[[dict[str, Any]], str]  # results -> Markdown table of the key numbers
+    headline: Callable[[dict[str, Any]], str] | None = None  # results -> the key numbers in one line
     default_seeds: int = 3
     seed_word: str = "seed"  # what a "seed" is here (e.g. "timing round")
     notes: str = ""  # deviations from the paper, said in the report
@@ -258,6 +259,7 @@ def run_experiment(
         "environment": environment(),
     }
     results["verdict"] = exp.verdict(results).to_dict()
+    results["headline"] = exp.headline(results) if exp.headline else ""
     results["figures"] = [p.name for p in exp.figures(results, out)]
     atomic_write_text(out / "results.json", json.dumps(_finite(results), indent=1) + "\n")
     from .report import experiment_markdown

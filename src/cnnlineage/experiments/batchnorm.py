@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Experiment, Unit, by_condition, recipe, seeds_of, verdict_from_seeds
-from .report import fmt_ms, new_figure, plot_band, save
+from .report import fmt_ms, mean_spread, new_figure, plot_band, save
 
 NORMS = ("none", "bn")
 
@@ -129,6 +129,21 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _m(values) -> float:  # noqa: ANN001
+    return mean_spread(list(values))[0]
+
+
+def headline(results: dict[str, Any]) -> str:
+    c, b, ss = by_condition(results), results["budget"], seeds_of(results)
+    bn = [_max_lr_reaching(c, "bn", b["lrs"], s) for s in ss]
+    pl = [_max_lr_reaching(c, "none", b["lrs"], s) for s in ss]
+
+    def fmt(v: list) -> str:  # noqa: ANN001
+        return "/".join("none" if x is None else f"{x:g}" for x in v)
+
+    return f"highest lr reaching {b['target']:g}% top-1 (per seed): BN {fmt(bn)}, without {fmt(pl)}"
+
+
 EXPERIMENT = Experiment(
     name="batchnorm",
     title="BatchNorm allows higher learning rates",
@@ -165,5 +180,6 @@ EXPERIMENT = Experiment(
     verdict=verdict,
     figures=figures,
     table=table,
+    headline=headline,
     notes="A small net on 2,000 digits instead of Inception on ImageNet; epoch resolution for steps to target.",
 )

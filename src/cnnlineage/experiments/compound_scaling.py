@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Experiment, Unit, by_condition, recipe, seeds_of, verdict_from_seeds
-from .report import fmt_ms, new_figure, save
+from .report import fmt_ms, mean_spread, new_figure, save
 
 METHODS = ("compound", "depth", "width", "resolution")
 
@@ -142,6 +142,17 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _m(values) -> float:  # noqa: ANN001
+    return mean_spread(list(values))[0]
+
+
+def headline(results: dict[str, Any]) -> str:
+    c, ss = by_condition(results), seeds_of(results)
+    phi = max(results["budget"]["phis"])
+    a = {m: _m(c[f"{m}-phi{phi}"][s]["test_top1"] for s in ss) for m in METHODS}
+    return f"top-1 at phi={phi}: " + ", ".join(f"{m} {v:.1f}%" for m, v in a.items())
+
+
 EXPERIMENT = Experiment(
     name="compound-scaling",
     title="Compound scaling beats scaling one dimension at equal FLOPs",
@@ -181,6 +192,7 @@ EXPERIMENT = Experiment(
     verdict=verdict,
     figures=figures,
     table=table,
+    headline=headline,
     default_seeds=2,
     notes="A plain conv-BN-ReLU base instead of the MBConv B0, 2x and 4x FLOPs instead of up to 8x+, and two seeds "
     "to fit the budget; integer layers/channels/pixels make the MACs match only approximately (see the table).",

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from .base import Experiment, Unit, by_condition, seeds_of, verdict_from_seeds
-from .report import fmt_ms, new_figure, save
+from .report import fmt_ms, mean_spread, new_figure, save
 
 DESIGNS = ("standard", "bottleneck", "depthwise_separable", "grouped")
 LABELS = {
@@ -147,6 +147,18 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _m(values) -> float:  # noqa: ANN001
+    return mean_spread(list(values))[0]
+
+
+def headline(results: dict[str, Any]) -> str:
+    c, ss = by_condition(results)["round"], seeds_of(results)
+    cheap = DESIGNS[1:]
+    macs = "/".join(f"{c[ss[0]]['macs_ratio'][d]:.1f}" for d in cheap)
+    time_ = "/".join(f"{_m(c[s]['time_ratio'][d] for s in ss):.1f}" for d in cheap)
+    return f"bottleneck/depthwise-sep./grouped: {macs}x fewer MACs, {time_}x faster on this CPU"
+
+
 EXPERIMENT = Experiment(
     name="cost-of-convolutions",
     title="1x1 bottlenecks, depthwise-separable and grouped convolutions: MACs vs measured time",
@@ -163,13 +175,14 @@ EXPERIMENT = Experiment(
         "{claimed}", "8"
     ),
     budgets={
-        "full": {"channels": 256, "size": 14, "batch": 8, "groups": 8, "repeats": 30, "claimed": 8.0},
+        "full": {"channels": 256, "size": 14, "batch": 8, "groups": 8, "repeats": 50, "claimed": 8.0},
         "quick": {"channels": 64, "size": 14, "batch": 2, "groups": 8, "repeats": 5, "claimed": 8.0},
     },
     plan=plan,
     verdict=verdict,
     figures=figures,
     table=table,
+    headline=headline,
     seed_word="timing round",
     notes="Latency is measured on a shared machine (other processes compete for the cores); ratios are taken "
     "within one process, interleaved, which cancels much of that noise.",

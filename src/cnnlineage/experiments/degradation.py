@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Experiment, Unit, by_condition, recipe, seeds_of, verdict_from_seeds
-from .report import fmt_ms, new_figure, plot_band, save
+from .report import fmt_ms, mean_spread, new_figure, plot_band, save
 
 
 def _conditions(b: dict[str, Any]) -> list[tuple[str, int, bool]]:
@@ -95,6 +95,20 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _m(values) -> float:  # noqa: ANN001
+    return mean_spread(list(values))[0]
+
+
+def headline(results: dict[str, Any]) -> str:
+    c, b, ss = by_condition(results), results["budget"], seeds_of(results)
+    v = {n: _m(c[n][s]["train_error"][-1] for s in ss) for n, _, _ in _conditions(b)}
+    lo, hi = min(b["depths"]), max(b["depths"])
+    return (
+        f"final train error: plain-{lo} {v[f'plain{lo}']:.1f}%, plain-{hi} {v[f'plain{hi}']:.1f}%, "
+        f"ResNet-{lo} {v[f'resnet{lo}']:.1f}%, ResNet-{hi} {v[f'resnet{hi}']:.1f}%"
+    )
+
+
 EXPERIMENT = Experiment(
     name="degradation",
     title="Deeper plain nets train worse; deeper residual nets do not",
@@ -137,6 +151,7 @@ EXPERIMENT = Experiment(
     verdict=verdict,
     figures=figures,
     table=table,
+    headline=headline,
     notes="Half-width stages (8/16/32), 16x16 inputs, 1,500 synthetic training images and 8 epochs instead of "
     "CIFAR-10 for 64k iterations: the budget of 15 CPU minutes.",
 )

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from .base import Experiment, Unit, by_condition, load_trained, recipe, seeds_of, verdict_from_seeds
-from .report import fmt_ms, new_figure, save
+from .report import fmt_ms, mean_spread, new_figure, save
 
 
 def gradient_map(model: nn.Module, *, size: int, batch: int, seed: int) -> torch.Tensor:
@@ -189,6 +189,22 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _m(values) -> float:  # noqa: ANN001
+    return mean_spread(list(values))[0]
+
+
+def headline(results: dict[str, Any]) -> str:
+    c, ss = by_condition(results), seeds_of(results)
+    parts = []
+    for k in ("plain", "resnet"):
+        d = c[k]
+        parts.append(
+            f"{k} {_m(d[s]['init_erf'] for s in ss):.0f} -> {_m(d[s]['trained_erf'] for s in ss):.0f} px "
+            f"of {d[ss[0]]['theoretical_rf']}"
+        )
+    return "effective field init -> trained: " + "; ".join(parts)
+
+
 EXPERIMENT = Experiment(
     name="effective-receptive-field",
     title="The effective receptive field is a fraction of the theoretical one, and grows with training",
@@ -233,6 +249,7 @@ EXPERIMENT = Experiment(
     verdict=verdict,
     figures=figures,
     table=table,
+    headline=headline,
     notes="A 20-layer CIFAR-style ResNet at reduced width on synthetic shapes; the effective size is read from the "
     "2-sigma level rather than from a fitted Gaussian.",
 )

@@ -185,6 +185,18 @@ def _sci(values: list[float | None]) -> str:
     return f"{min(xs):.2g} .. {max(xs):.2g}" if len(xs) > 1 else f"{xs[0]:.2g}"
 
 
+def headline(results: dict[str, Any]) -> str:
+    c, ss = by_condition(results), seeds_of(results)
+
+    def med(n: str) -> float:
+        xs = sorted(c[n][s]["init_ratio"] or 0.0 for s in ss)
+        return xs[len(xs) // 2]
+
+    return "first/last gradient at init: sigmoid {:.0e}, ReLU {:.0e}, BN {:.2g}, residual {:.2g}, highway {:.2g}, dense {:.2g}".format(
+        *(med(n) for n in NETS)
+    )
+
+
 EXPERIMENT = Experiment(
     name="gradient-flow",
     title="Vanishing gradients, and what keeps them alive",
@@ -223,5 +235,6 @@ EXPERIMENT = Experiment(
     verdict=verdict,
     figures=figures,
     table=table,
+    headline=headline,
     notes="The plain ReLU MLP is shown but not part of the rule.",
 )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Experiment, Unit, by_condition, recipe, seeds_of, verdict_from_seeds
-from .report import fmt_ms, new_figure, plot_band, save
+from .report import fmt_ms, mean_spread, new_figure, plot_band, save
 
 KINDS = ("plain_mlp", "highway_mlp")
 
@@ -92,6 +92,17 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _m(values) -> float:  # noqa: ANN001
+    return mean_spread(list(values))[0]
+
+
+def headline(results: dict[str, Any]) -> str:
+    c, b, ss = by_condition(results), results["budget"], seeds_of(results)
+    lo, hi = min(b["depths"]), max(b["depths"])
+    v = [_m(c[f"{k}-d{d}"][s]["best_train_loss"] for s in ss) for k in KINDS for d in (lo, hi)]
+    return f"best train loss, depth {lo} -> {hi}: plain {v[0]:.3f} -> {v[1]:.3f}, highway {v[2]:.3f} -> {v[3]:.3f}"
+
+
 EXPERIMENT = Experiment(
     name="highway",
     title="Highway networks train at depths where plain nets stall",
@@ -119,6 +130,7 @@ EXPERIMENT = Experiment(
     verdict=verdict,
     figures=figures,
     table=table,
+    headline=headline,
     notes="8 epochs on 2,000 digits instead of 400 epochs on 60,000, and one learning rate instead of the paper's "
     "random search per depth.",
 )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Experiment, Unit, by_condition, recipe, seeds_of, verdict_from_seeds
-from .report import fmt_ms, new_figure, plot_band, save
+from .report import fmt_ms, mean_spread, new_figure, plot_band, save
 
 NORMS = ("none", "lrn", "bn")
 LABELS = {"none": "no normalisation", "lrn": "LRN (AlexNet)", "bn": "BatchNorm"}
@@ -82,6 +82,16 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _m(values) -> float:  # noqa: ANN001
+    return mean_spread(list(values))[0]
+
+
+def headline(results: dict[str, Any]) -> str:
+    c, ss = by_condition(results), seeds_of(results)
+    a = {n: _m(c[n][s]["test_top1"] for s in ss) for n in NORMS}
+    return f"top-1: none {a['none']:.1f}%, LRN {a['lrn']:.1f}%, BN {a['bn']:.1f}%"
+
+
 EXPERIMENT = Experiment(
     name="lrn-vs-bn",
     title="LRN against BatchNorm and nothing",
@@ -116,5 +126,6 @@ EXPERIMENT = Experiment(
     verdict=verdict,
     figures=figures,
     table=table,
+    headline=headline,
     notes="Synthetic 32x32 shapes instead of ImageNet/CIFAR-10; a small net trained for minutes.",
 )

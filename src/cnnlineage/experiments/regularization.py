@@ -25,7 +25,7 @@ from .base import (
     test_tensors,
     verdict_from_seeds,
 )
-from .report import fmt_ms, new_figure, plot_band, save
+from .report import fmt_ms, mean_spread, new_figure, plot_band, save
 
 CONDITIONS = ("none", "dropout", "augmentation", "both")
 
@@ -106,6 +106,18 @@ def table(results: dict[str, Any]) -> str:
 
 
 _AUG = {"affine_degrees": 15.0, "affine_translate": 0.1, "affine_scale": 0.1}
+
+
+def _m(values) -> float:  # noqa: ANN001
+    return mean_spread(list(values))[0]
+
+
+def headline(results: dict[str, Any]) -> str:
+    c, ss = by_condition(results), seeds_of(results)
+    g = {k: _m(c[k][s]["gap"] for s in ss) for k in CONDITIONS}
+    return "train-test gap (points): " + ", ".join(f"{k} {v:.1f}" for k, v in g.items())
+
+
 EXPERIMENT = Experiment(
     name="regularization",
     title="Dropout and augmentation shrink overfitting",
@@ -145,6 +157,7 @@ EXPERIMENT = Experiment(
     verdict=verdict,
     figures=figures,
     table=table,
+    headline=headline,
     notes="Digits and random affine distortions instead of ImageNet crops and PCA colour noise; 500 training "
     "images so that overfitting shows within the budget.",
 )

@@ -128,14 +128,14 @@ def assemble_report(dirs: Sequence[str | Path], *, relative_to: str | Path | Non
         fig_dir = os.path.relpath(d, relative_to) if relative_to is not None else str(d)
         sections.append(experiment_markdown(results, figure_dir=fig_dir))
         rows.append(
-            f"| `{results['experiment']}` | {results['verdict']['outcome']} | {results['budget_name']} | "
-            f"{len(results['seeds'])} | {results['seconds']:.0f} s |"
+            f"| `{results['experiment']}` | {results['verdict']['outcome']} | {results.get('headline', '')} | "
+            f"{results['budget_name']} | {len(results['seeds'])} | {results['seconds']:.0f} s |"
         )
     head = [
         "# cnnlineage experiments",
         "",
-        "| experiment | verdict | budget | seeds | time |",
-        "|---|---|---|---:|---:|",
+        "| experiment | verdict | key numbers | budget | seeds | time |",
+        "|---|---|---|---|---:|---:|",
         *rows,
         "",
     ]

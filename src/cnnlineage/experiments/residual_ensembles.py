@@ -28,7 +28,7 @@ from .base import (
     test_tensors,
     verdict_from_seeds,
 )
-from .report import fmt_ms, new_figure, save
+from .report import fmt_ms, mean_spread, new_figure, save
 
 
 class _Deleted(nn.Module):
@@ -181,6 +181,16 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _m(values) -> float:  # noqa: ANN001
+    return mean_spread(list(values))[0]
+
+
+def headline(results: dict[str, Any]) -> str:
+    c, ss = by_condition(results), seeds_of(results)
+    r, p = _m(_mean_drop(c["resnet"][s]) for s in ss), _m(_mean_drop(c["plain"][s]) for s in ss)
+    return f"mean top-1 drop deleting one block: ResNet {r:.1f}, plain {p:.1f} points"
+
+
 EXPERIMENT = Experiment(
     name="residual-ensembles",
     title="Residual networks behave like ensembles: deleting a block barely hurts",
@@ -222,6 +232,7 @@ EXPERIMENT = Experiment(
     verdict=verdict,
     figures=figures,
     table=table,
+    headline=headline,
     notes="A 20-layer ResNet on 16x16 synthetic shapes instead of ResNet-110 on CIFAR-10, and its plain twin "
     "instead of VGG.",
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Experiment, Unit, by_condition, recipe, seeds_of, verdict_from_seeds
-from .report import fmt_ms, new_figure, save
+from .report import fmt_ms, mean_spread, new_figure, save
 
 
 def _conditions(b: dict[str, Any]) -> list[tuple[str, int, str]]:
@@ -117,6 +117,22 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _m(values) -> float:  # noqa: ANN001
+    return mean_spread(list(values))[0]
+
+
+def headline(results: dict[str, Any]) -> str:
+    c, ss = by_condition(results), seeds_of(results)
+    parts = []
+    for k in results["budget"]["kernels"]:
+        one, st = c[f"k{k}-single"], c[f"k{k}-stack"]
+        parts.append(
+            f"{k}x{k} {_m(one[s]['test_top1'] for s in ss):.1f}% ({one[ss[0]]['params']:,} params) vs "
+            f"{(k - 1) // 2}x 3x3 {_m(st[s]['test_top1'] for s in ss):.1f}% ({st[ss[0]]['params']:,})"
+        )
+    return "; ".join(parts)
+
+
 EXPERIMENT = Experiment(
     name="small-filters",
     title="Stacked 3x3s vs one large filter at equal receptive field",
@@ -152,5 +168,6 @@ EXPERIMENT = Experiment(
     verdict=verdict,
     figures=figures,
     table=table,
+    headline=headline,
     notes="A 2-stage network on 32x32 synthetic shapes instead of VGG on ImageNet; no BN (as VGG).",
 )

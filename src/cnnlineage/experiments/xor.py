@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from .base import Experiment, Unit, by_condition, seeds_of, verdict_from_seeds
-from .report import fmt_ms, new_figure, plot_band, save
+from .report import fmt_ms, mean_spread, new_figure, plot_band, save
 
 X = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 Y = torch.tensor([0, 1, 1, 0])
@@ -151,6 +151,16 @@ def table(results: dict[str, Any]) -> str:
     )
 
 
+def _m(values) -> float:  # noqa: ANN001
+    return mean_spread(list(values))[0]
+
+
+def headline(results: dict[str, Any]) -> str:
+    c, ss = by_condition(results), seeds_of(results)
+    p, m = _m(c["perceptron"][s]["accuracy"][-1] for s in ss), _m(c["mlp"][s]["accuracy"][-1] for s in ss)
+    return f"XOR accuracy: perceptron {p:.0f}%, MLP {m:.0f}%"
+
+
 EXPERIMENT = Experiment(
     name="xor",
     title="A perceptron cannot learn XOR; a hidden layer can",
@@ -170,6 +180,7 @@ EXPERIMENT = Experiment(
     verdict=verdict,
     figures=figures,
     table=table,
+    headline=headline,
     default_seeds=5,
     notes="A direct loop instead of the trainer: the trainer takes image datasets, XOR is four points.",
 )
