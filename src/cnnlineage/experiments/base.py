@@ -346,7 +346,7 @@ def load_trained(run_dir: str | Path, *, which: str = "last") -> tuple[torch.nn.
     return model.eval(), state
 
 
-def test_tensors(dataset: str, *, train: bool = False, subset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def split_tensors(dataset: str, *, train: bool = False, subset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (uint8 images (N, C, H, W), labels) of a bundled dataset's test (or training) split."""
     from ..data import build_datasets
 

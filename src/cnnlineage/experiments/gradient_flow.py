@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .base import Experiment, Unit, by_condition, seeds_of, test_tensors, verdict_from_seeds
+from .base import Experiment, Unit, by_condition, seeds_of, split_tensors, verdict_from_seeds
 from .report import fmt_ms, new_figure, plot_band, save
 
 NETS = ("sigmoid_mlp", "relu_mlp", "bn_mlp", "residual_mlp", "highway_mlp", "dense_block")
@@ -88,7 +88,7 @@ def _norms(layers: list[nn.Module]) -> list[float]:
 def _measure(b: dict[str, Any], name: str, seed: int) -> dict[str, Any]:
     torch.manual_seed(seed)
     model, layers = build_net(name, b["depth"], b["width"])
-    images, labels = test_tensors("mnist5k", train=True)
+    images, labels = split_tensors("mnist5k", train=True)
     g = torch.Generator().manual_seed(seed)
     mean, std = 0.1307, 0.3081  # mnist statistics, as the trainer's pipeline
 

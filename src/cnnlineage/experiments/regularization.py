@@ -22,7 +22,7 @@ from .base import (
     load_trained,
     recipe,
     seeds_of,
-    test_tensors,
+    split_tensors,
     verdict_from_seeds,
 )
 from .report import fmt_ms, mean_spread, new_figure, plot_band, save
@@ -42,7 +42,7 @@ def _unit(b: dict[str, Any], cond: str, seed: int):  # noqa: ANN202
         cfg["data"]["image_size"] = 28
         r = ctx.train(cfg)
         model, state = load_trained(r["run_dir"])
-        x, y = test_tensors("mnist5k", train=True, subset=b["train_subset"])
+        x, y = split_tensors("mnist5k", train=True, subset=b["train_subset"])
         clean_train = accuracy(model, x, y, state)
         test = r["summary"]["final_top1"]
         hist = r["history"]

@@ -25,7 +25,7 @@ from .base import (
     load_trained,
     recipe,
     seeds_of,
-    test_tensors,
+    split_tensors,
     verdict_from_seeds,
 )
 from .report import fmt_ms, mean_spread, new_figure, save
@@ -67,7 +67,7 @@ def _unit(b: dict[str, Any], residual: bool, seed: int):  # noqa: ANN202
         )  # fmt: skip
         r = ctx.train(cfg)
         model, state = load_trained(r["run_dir"])
-        images, labels = test_tensors("shapes10", subset=b["test_subset"])
+        images, labels = split_tensors("shapes10", subset=b["test_subset"])
         full = _accuracy_at(model, images, labels, state, b["image_size"])
         blocks = []
         for stage in ("layer1", "layer2", "layer3"):

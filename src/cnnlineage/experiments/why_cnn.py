@@ -24,7 +24,7 @@ from .base import (
     load_trained,
     recipe,
     seeds_of,
-    test_tensors,
+    split_tensors,
     verdict_from_seeds,
 )
 from .report import fmt_ms, mean_spread, new_figure, plot_band, save
@@ -52,7 +52,7 @@ def _unit(b: dict[str, Any], key: str, seed: int):  # noqa: ANN202
         )  # fmt: skip
         r = ctx.train(cfg)
         model, state = load_trained(r["run_dir"])
-        images, labels = test_tensors("mnist5k", subset=b["test_subset"])
+        images, labels = split_tensors("mnist5k", subset=b["test_subset"])
         by_shift = []
         for k in range(b["max_shift"] + 1):
             moves = [(0, 0)] if k == 0 else [(k, 0), (-k, 0), (0, k), (0, -k)]
