@@ -69,6 +69,9 @@ def figures(results: dict[str, Any], out: Path) -> list[Path]:
         xlabel="depth (hidden layers)",
         ylabel="best training cross-entropy (nats, log scale)",
     )
+    from matplotlib.ticker import NullLocator
+
+    ax.xaxis.set_minor_locator(NullLocator())  # only the measured depths are labelled
     ax.set_xticks(b["depths"], [str(d) for d in b["depths"]])
     ax.set_title(f"Best training loss vs depth, mnist5k, {b['epochs']} epochs")
     ax.legend(loc="upper left")
