@@ -30,7 +30,7 @@ LABELS = {
     "sigmoid_mlp": "sigmoid MLP",
     "relu_mlp": "ReLU MLP",
     "bn_mlp": "ReLU MLP + BatchNorm",
-    "residual_mlp": "residual ReLU MLP",
+    "residual_mlp": "residual MLP (BN in the branch)",
     "highway_mlp": "highway MLP",
     "dense_block": "DenseNet block (conv)",
 }
@@ -205,7 +205,7 @@ EXPERIMENT = Experiment(
     source="Glorot & Bengio, AISTATS 2010, §4 and Fig. 7; Ioffe & Szegedy 2015 §3; Srivastava et al. 2015 §4.1; "
     "He et al. 2015 §3; Huang et al. 2017 §3.",
     protocol="{depth} weighted layers of width {width} on mnist5k batches of {batch}: `mlp` with sigmoid or ReLU, "
-    "an MLP with BatchNorm, a residual MLP, `highway_mlp`, and a DenseNet-BC block (stem + 2 convs per layer). "
+    "an MLP with BatchNorm, a residual MLP (relu(x + BN(Wx)), He et al.'s block), `highway_mlp`, and a DenseNet-BC block (stem + 2 convs per layer). "
     "PyTorch's / each model's own initialisation. Norm of dL/dW per layer at initialisation and after "
     "{steps} SGD steps (lr {lr}, momentum 0.9).",
     rule="Per seed, at initialisation: the claim holds if the sigmoid MLP's gradient-norm ratio first / last inner "

@@ -24,7 +24,7 @@ LABELS = {"none": "no normalisation", "lrn": "LRN (AlexNet)", "bn": "BatchNorm"}
 def _unit(b: dict[str, Any], norm: str, seed: int):  # noqa: ANN202
     def run(ctx) -> dict[str, Any]:  # noqa: ANN001
         cfg = recipe(
-            "exp_convnet", seed=seed, epochs=b["epochs"], data="shapes10", optim="sgd", lr=b["lr"],
+            "exp_convnet", seed=seed, epochs=b["epochs"], data="mnist5k", optim="sgd", lr=b["lr"], image_size=28,
             schedule="cosine", train_subset=b["train_subset"], test_subset=b["test_subset"],
             kwargs={"norm": norm, "widths": b["widths"], "hidden": b["hidden"]},
         )  # fmt: skip
@@ -62,7 +62,7 @@ def figures(results: dict[str, Any], out: Path) -> list[Path]:
         plot_band(axes[0], x, runs, label=LABELS[n])
         plot_band(axes[1], x, [c[n][s]["train_loss"] for s in seeds], label=LABELS[n])
     axes[0].set(xlabel="epoch", ylabel="held-out top-1 (%)", ylim=(0, 100))
-    axes[0].set_title("Held-out accuracy on shapes10")
+    axes[0].set_title("Held-out accuracy on mnist5k")
     axes[0].legend(loc="lower right", fontsize=8)
     axes[1].set(xlabel="epoch", ylabel="training cross-entropy (nats)")
     axes[1].set_title("Training loss")
@@ -100,7 +100,7 @@ EXPERIMENT = Experiment(
     source="Krizhevsky, Sutskever & Hinton 2012, §3.3 (LRN: -1.4% top-1 on ImageNet, 13% -> 11% on CIFAR-10); "
     "Simonyan & Zisserman 2015, §4.1; Ioffe & Szegedy 2015.",
     protocol="`exp_convnet` (5x5, 5x5 and 3x3 convs of {widths} channels, FC-{hidden}, ReLU) with norm=none, lrn (after ReLU, "
-    "k=2, n=5, alpha=1e-4, beta=0.75) or bn (before ReLU), trained by the trainer on shapes10 ({train_subset} "
+    "k=2, n=5, alpha=1e-4, beta=0.75) or bn (before ReLU), trained by the trainer on mnist5k ({train_subset} "
     "training / {test_subset} test images), SGD lr {lr} momentum 0.9, cosine, batch 64, {epochs} epochs.",
     rule="Per seed: the claim holds if held-out top-1 with LRN is above that with no normalisation, and with BN "
     "above that with LRN.",
@@ -127,5 +127,6 @@ EXPERIMENT = Experiment(
     figures=figures,
     table=table,
     headline=headline,
-    notes="Synthetic 32x32 shapes instead of ImageNet/CIFAR-10; a small net trained for minutes.",
+    notes="Digits instead of ImageNet/CIFAR-10 (small nets without normalisation stay near chance on shapes10 "
+    "within this budget, see small-filters); a small net trained for minutes.",
 )

@@ -164,7 +164,8 @@ class FilterNet(LineageModel):
 class ResidualMLP(LineageModel):
     """A deep fully connected net of one width: plain, with BatchNorm, or with identity shortcuts.
 
-    ``kind``: "plain" (Linear → act), "bn" (Linear → BN → act), "residual" (x + act(Linear x)).
+    ``kind``: "plain" (Linear → act), "bn" (Linear → BN → act), "residual" (act(x + BN(Linear x)), He et
+    al. 2015's block with one layer in the branch: BN in the branch keeps the sum from growing with depth).
     Used by the gradient-flow experiment to compare how gradients cross depth.
     """
 
@@ -189,19 +190,23 @@ class ResidualMLP(LineageModel):
             raise ValueError(f"kind must be 'plain', 'bn' or 'residual', got {kind!r}")
         self.kind = kind
         self.stem = nn.Sequential(nn.Flatten(1), nn.Linear(in_chans * img_size * img_size, width), _act(act))
+        norm, inner_act = kind in ("bn", "residual"), kind != "residual"
         self.layers = nn.ModuleList(
             nn.Sequential(
-                nn.Linear(width, width), nn.BatchNorm1d(width) if kind == "bn" else nn.Identity(), _act(act)
+                nn.Linear(width, width),
+                nn.BatchNorm1d(width) if norm else nn.Identity(),
+                _act(act) if inner_act else nn.Identity(),
             )
             for _ in range(depth - 1)
         )
+        self.act = _act(act)
         self.num_features = width
         self.fc = nn.Linear(width, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         for layer in self.layers:
-            x = x + layer(x) if self.kind == "residual" else layer(x)
+            x = self.act(x + layer(x)) if self.kind == "residual" else layer(x)
         return x
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

@@ -5,7 +5,7 @@ and three a 7×7 one; for C channels the stack has 2·9·C² (or 3·9·C²) weig
 (49·C²), and adds a nonlinearity per layer, "which makes the decision function more
 discriminative". :class:`.nets.FilterNet` is built both ways with the same width; parameters
 and MACs come from the analyzer (:func:`cnnlineage.analysis.profile`), the receptive field of
-the two designs from it too, and the accuracy from the trainer on shapes10.
+the two designs from it too, and the accuracy from the trainer on mnist5k.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ def _unit(b: dict[str, Any], k: int, blk: str, seed: int):  # noqa: ANN202
         from .nets import build
 
         kwargs = {"width": b["width"], "kernel": k, "block": blk}
-        prof = profile(build("exp_filternet", **kwargs), (3, 32, 32))
+        prof = profile(build("exp_filternet", in_chans=1, **kwargs), (1, 28, 28))
         rf = [r.receptive_field for r in prof.rows if r.type == "Conv2d"][-1]  # the last convolution's field
         cfg = recipe(
-            "exp_filternet", seed=seed, epochs=b["epochs"], data="shapes10", optim="adam", lr=b["lr"],
+            "exp_filternet", seed=seed, epochs=b["epochs"], data="mnist5k", optim="adam", lr=b["lr"],
             schedule="cosine", train_subset=b["train_subset"], test_subset=b["test_subset"], kwargs=kwargs,
+            image_size=28,
         )  # fmt: skip
         r = ctx.train(cfg)
         return {
@@ -87,7 +88,7 @@ def figures(results: dict[str, Any], out: Path) -> list[Path]:
             ax.errorbar(d[seeds[0]]["params"] / 1e3, acc.mean(), yerr=acc.std(ddof=1) if len(seeds) > 1 else None,
                         fmt=marker, color=color, capsize=4, markersize=8, label=label)  # fmt: skip
     ax.set(xlabel="parameters (thousands)", ylabel=f"held-out top-1 (%), mean ± sd of {len(seeds)} seeds")
-    ax.set_title("Accuracy vs parameters on shapes10")
+    ax.set_title("Accuracy vs parameters on mnist5k")
     ax.legend(loc="best", fontsize=8)
     ax = axes[1]
     names = [n for n, _, _ in _conditions(b)]
@@ -142,7 +143,7 @@ EXPERIMENT = Experiment(
     "(ICLR 2015, arXiv:1409.1556), §2.3.",
     protocol="`exp_filternet`: 3x3 stem to {width} channels, then 2 stages (2x2 max-pool, then one k x k conv or "
     "(k-1)/2 3x3 convs, ReLU after each), global average pool, FC; k in {kernels}. Trained by the trainer on "
-    "shapes10 ({train_subset} training / {test_subset} test images), Adam lr {lr}, cosine, batch 64, {epochs} "
+    "mnist5k at 28x28 ({train_subset} training / {test_subset} test images), Adam lr {lr}, cosine, batch 64, {epochs} "
     "epochs. Parameters, MACs and receptive field from the analyzer.",
     rule="Per seed: the claim holds if, for every k, the 3x3 stack has fewer parameters and MACs than the single "
     "k x k and a held-out top-1 at least as high.",
@@ -169,5 +170,6 @@ EXPERIMENT = Experiment(
     figures=figures,
     table=table,
     headline=headline,
-    notes="A 2-stage network on 32x32 synthetic shapes instead of VGG on ImageNet; no BN (as VGG).",
+    notes="A 2-stage network on digits instead of VGG on ImageNet; no BN (as VGG). A first full run on shapes10 "
+    "stayed near chance (10-14%) for both designs, so it said nothing; the data set was changed to mnist5k.",
 )
