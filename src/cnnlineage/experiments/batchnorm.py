@@ -161,9 +161,9 @@ EXPERIMENT = Experiment(
             "lrs": [0.01, 0.05, 0.25, 1.0],
             "widths": [16, 32, 32],
             "hidden": 64,
-            "train_subset": 1000,
+            "train_subset": 2000,
             "test_subset": 500,
-            "epochs": 3,
+            "epochs": 4,
             "target": 90.0,
         },
         "quick": {
@@ -181,5 +181,7 @@ EXPERIMENT = Experiment(
     figures=figures,
     table=table,
     headline=headline,
-    notes="A small net on 2,000 digits instead of Inception on ImageNet; epoch resolution for steps to target.",
+    notes="A small net on 2,000 digits instead of Inception on ImageNet; epoch resolution for steps to target. A "
+    "first full run with 1,000 images x 3 epochs was inconclusive (BN reached 90% on 2 of 3 seeds, the net "
+    "without BN on none): the budget was doubled, the rule kept.",
 )
