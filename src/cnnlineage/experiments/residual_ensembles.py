@@ -47,27 +47,27 @@ class _Deleted(nn.Module):
 def _accuracy_at(
     model: nn.Module, images: torch.Tensor, labels: torch.Tensor, state: dict[str, Any], size: int
 ) -> float:
+    from torchvision.transforms.v2 import functional as TF
+
+    if images.shape[-1] != size:  # the trainer's resize (torchvision, antialiased, on the uint8 images)
+        images = TF.resize(images, [size, size], antialias=True)
     mean = torch.tensor(state["mean"]).view(1, -1, 1, 1)
     std = torch.tensor(state["std"]).view(1, -1, 1, 1)
     x = (images.float() / 255.0 - mean) / std
-    if x.shape[-1] != size:  # the trainer's resize, for the evaluation
-        x = nn.functional.interpolate(
-            x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
-        )
     return 100.0 * float((model(x).argmax(1) == labels).float().mean())
 
 
 def _unit(b: dict[str, Any], residual: bool, seed: int):  # noqa: ANN202
     def run(ctx) -> dict[str, Any]:  # noqa: ANN001
         cfg = recipe(
-            "exp_cifar_resnet", seed=seed, epochs=b["epochs"], data="shapes10", lr=b["lr"], schedule="cosine",
+            "exp_cifar_resnet", seed=seed, epochs=b["epochs"], data=b["data"], lr=b["lr"], schedule="cosine",
             warmup_epochs=b["warmup_epochs"], weight_decay=1e-4, batch_size=128, train_subset=b["train_subset"],
             test_subset=b["test_subset"], image_size=b["image_size"],
             kwargs={"depth": b["depth"], "residual": residual, "widths": b["widths"]},
         )  # fmt: skip
         r = ctx.train(cfg)
         model, state = load_trained(r["run_dir"])
-        images, labels = split_tensors("shapes10", subset=b["test_subset"])
+        images, labels = split_tensors(b["data"], subset=b["test_subset"])
         full = _accuracy_at(model, images, labels, state, b["image_size"])
         blocks = []
         for stage in ("layer1", "layer2", "layer3"):
@@ -199,13 +199,14 @@ EXPERIMENT = Experiment(
     source="Veit, Wilber & Belongie, Residual Networks Behave Like Ensembles of Relatively Shallow Networks "
     "(NeurIPS 2016, arXiv:1605.06431), §4.1, Fig. 3.",
     protocol="`exp_cifar_resnet` depth {depth} (widths {widths}), residual and plain, trained by the trainer on "
-    "shapes10 at {image_size}x{image_size} ({train_subset} training / {test_subset} test images), SGD lr {lr} "
+    "{data} at {image_size}x{image_size} ({train_subset} training / {test_subset} test images), SGD lr {lr} "
     "momentum 0.9, weight decay 1e-4, batch 128, {warmup_epochs} warm-up epoch(s) then cosine, {epochs} epochs. Then each block "
     "is deleted in turn and the held-out top-1 measured.",
     rule="Per seed: the claim holds if the ResNet's mean accuracy drop over its shape-preserving blocks is smaller "
     "than the plain net's and at most {small_drop} points.".replace("{small_drop}", "10"),
     budgets={
         "full": {
+            "data": "mnist5k",
             "depth": 20,
             "widths": [8, 16, 32],
             "image_size": 16,
@@ -217,6 +218,7 @@ EXPERIMENT = Experiment(
             "small_drop": 10.0,
         },
         "quick": {
+            "data": "mnist5k",
             "depth": 8,
             "widths": [4, 8, 16],
             "image_size": 16,
@@ -233,6 +235,6 @@ EXPERIMENT = Experiment(
     figures=figures,
     table=table,
     headline=headline,
-    notes="A 20-layer ResNet on 16x16 synthetic shapes instead of ResNet-110 on CIFAR-10, and its plain twin "
-    "instead of VGG.",
+    notes="A 20-layer ResNet on 16x16 digits instead of ResNet-110 on CIFAR-10, and its plain twin instead of "
+    "VGG. Digits, not shapes10: these narrow nets stayed at 60-90% training error on 16x16 shapes10.",
 )
