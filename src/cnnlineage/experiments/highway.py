@@ -74,7 +74,7 @@ def figures(results: dict[str, Any], out: Path) -> list[Path]:
     ax.xaxis.set_minor_locator(NullLocator())  # only the measured depths are labelled
     ax.set_xticks(b["depths"], [str(d) for d in b["depths"]])
     ax.set_title(f"Best training loss vs depth, mnist5k, {b['epochs']} epochs")
-    ax.legend(loc="upper left")
+    ax.legend(loc="lower right")
     return [save(fig, out / "highway.png")]
 
 
