@@ -83,7 +83,7 @@ def figures(results: dict[str, Any], out: Path) -> list[Path]:
         plot_band(axes[0], x, runs, label=k)
         plot_band(axes[1], x, [c[k][s]["test_curve"] for s in seeds], label=k)
     axes[0].axhline(0, color="grey", linewidth=1)
-    axes[0].set(xlabel="epoch", ylabel="train top-1 minus test top-1 (points)")
+    axes[0].set(xlabel="epoch", ylabel="running train top-1 (regularised) - test top-1 (points)")
     axes[0].set_title("Generalisation gap during training")
     axes[0].legend(loc="upper left", fontsize=8)
     axes[1].set(xlabel="epoch", ylabel="held-out top-1 (%)")
