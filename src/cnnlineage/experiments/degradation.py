@@ -78,7 +78,7 @@ def figures(results: dict[str, Any], out: Path) -> list[Path]:
             plot_band(ax, x, test, label=f"{name} test", color=color, linestyle="--")
         ax.set(xlabel="epoch", ylabel="error (%)", ylim=(0, 100))
         ax.set_title(f"{'residual' if res else 'plain'} networks (solid: training, dashed: test)")
-        ax.legend(loc="upper right", fontsize=7)
+        ax.legend(loc="center right", fontsize=7)
     return [save(fig, out / "degradation.png")]
 
 
