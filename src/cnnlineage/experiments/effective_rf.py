@@ -149,14 +149,8 @@ def figures(results: dict[str, Any], out: Path) -> list[Path]:
         v = np.array([[c[k][s][f"{when}_erf"] for k in ("plain", "resnet")] for s in seeds], dtype=float)
         ax.bar(x + off, v.mean(0), 0.4, yerr=v.std(0, ddof=1) if len(seeds) > 1 else None, capsize=4, color=color,
                label=f"effective field, {when} (mean ± sd, {len(seeds)} seeds)")  # fmt: skip
-    ax.scatter(
-        x,
-        [c[k][s0]["theoretical_rf"] for k in ("plain", "resnet")],
-        marker="_",
-        s=2000,
-        color="k",
-        label="theoretical field (analyzer)",
-    )
+    theo = [c[k][s0]["theoretical_rf"] for k in ("plain", "resnet")]
+    ax.hlines(theo, x - 0.45, x + 0.45, colors="k", linewidth=2, label="theoretical field (analyzer)")
     ax.set_xticks(x, ["plain", "residual"])
     ax.set(xlabel="network", ylabel="receptive field side (pixels)")
     ax.set_title("Effective vs theoretical receptive field")

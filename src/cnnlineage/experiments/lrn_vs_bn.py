@@ -65,8 +65,7 @@ def figures(results: dict[str, Any], out: Path) -> list[Path]:
     axes[0].set_title("Held-out accuracy on mnist5k")
     axes[0].legend(loc="lower right", fontsize=8)
     axes[1].set(xlabel="epoch", ylabel="training cross-entropy (nats)")
-    axes[1].set_title("Training loss")
-    axes[1].legend(loc="upper right", fontsize=8)
+    axes[1].set_title("Training loss (colours as on the left)")
     return [save(fig, out / "lrn_vs_bn.png")]
 
 
