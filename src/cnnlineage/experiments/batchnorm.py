@@ -105,7 +105,8 @@ def figures(results: dict[str, Any], out: Path) -> list[Path]:
         ylabel=f"steps to {b['target']:g}% held-out top-1",
     )
     axes[1].set_title("Steps to the target (missing: never reached)")
-    axes[1].legend(loc="upper right", fontsize=8)
+    axes[1].set_xlim(axes[0].get_xlim())  # the same lr axis as the left panel: missing = never reached
+    axes[1].legend(loc="lower right", fontsize=8)
     return [save(fig, out / "batchnorm.png")]
 
 
