@@ -121,7 +121,7 @@ def figures(results: dict[str, Any], out: Path) -> list[Path]:
         ylabel=f"held-out top-1 (%), mean ± sd of {len(seeds)} seeds",
     )
     ax.set_title(f"Accuracy vs cost when scaling a small base on {b['data']}")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="center left", fontsize=8)
     return [save(fig, out / "compound_scaling.png")]
 
 
