@@ -11,6 +11,7 @@ from PIL import Image
 
 from cnnlineage.cli import main
 from cnnlineage.data import build_datasets
+from cnnlineage.train.checkpoint import save_checkpoint
 from cnnlineage.train.inference import predict
 
 TINY = ["--set", "threads=1", "--set", "run.tensorboard=false", "--set", "run.plots=false", "--quiet"]
@@ -136,7 +137,7 @@ def test_eval_refuses_a_checkpoint_of_another_data_set(ckpt, tmp_path, capsys):
     state["config"]["data"]["name"] = "shapes10"  # as if trained on shapes10: other classes, colour
     state["classes"] = list(SHAPES)
     other = tmp_path / "shapes.pt"
-    torch.save(state, other)
+    save_checkpoint(state, other)  # a genuine checkpoint of another run: its checksum is valid
     assert main(["eval", str(other), "--data", "mnist5k"]) == 2
     err = capsys.readouterr().err
     assert f"{other} was trained on shapes10, not mnist5k" in err and "--allow-mismatch" in err
@@ -152,7 +153,7 @@ def test_wrong_architecture_names_the_model_the_weights_fit(ckpt, tmp_path, caps
     state = torch.load(ckpt, weights_only=True)
     state["model"] = create_model("lenet5_modern").state_dict()
     wrong = tmp_path / "wrong.pt"
-    torch.save(state, wrong)
+    save_checkpoint(state, wrong)  # well-formed (valid checksum) but written for another architecture
     for argv in (["eval", str(wrong)], ["predict", str(wrong), str(wrong)]):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
