@@ -189,7 +189,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
-        help="time inference (and --train steps) per backend: latency, img/s, GFLOP/s, fraction of GEMM peak",
+        help="time inference (or --train steps) per backend: latency, img/s, GFLOP/s, fraction of GEMM peak",
         description="Warm-up, then --reps timed repetitions per (model, backend, batch): median and p90 latency, "
         "images/s, GFLOP/s from the analyzer's FLOPs, its fraction of the fp32 GEMM peak measured in the same "
         "run (--peak), and peak resident memory. --vs torchvision times torchvision's twin interleaved.",

@@ -155,11 +155,14 @@ def bench(
     peak_gflops: float | None = None,
     progress: bool = True,
 ) -> list[BenchRow]:
-    """Return one :class:`BenchRow` per (model, mode, backend, batch); ``sources`` come from ``load_source``."""
+    """Return one :class:`BenchRow` per (model, backend, batch); ``sources`` come from ``load_source``.
+
+    ``train`` times training steps instead of inference.
+    """
     _validate(batches=batches, backends=backends, reps=reps, warmup=warmup, vs=vs, train=train)
     from tqdm import tqdm
 
-    modes = ["infer", "train"] if train else ["infer"]
+    modes = ["train"] if train else ["infer"]
     configs = [
         (m, meta, mode, b, n) for m, meta in sources for mode in modes for b in backends for n in batches
     ]
