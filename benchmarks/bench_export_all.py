@@ -54,15 +54,25 @@ def main() -> None:
             meta["input_size"] = smallest_input(model)
             try:
                 r = export_model(model, meta=meta, out=Path(d) / "m", format=args.format)
-                row = {"model": n, "ok": True, "diff": r.max_abs_diff, "tol": r.tolerance, "s": round(r.seconds, 1)}
+                row = {
+                    "model": n,
+                    "ok": True,
+                    "diff": r.max_abs_diff,
+                    "tol": r.tolerance,
+                    "s": round(r.seconds, 1),
+                }
             except ValueError as e:
                 row = {"model": n, "ok": False, "error": str(e)}
             row["input"] = "x".join(map(str, meta["input_size"]))
             rows.append(row)
-            status = f"ok  diff {row['diff']:.1e} <= {row['tol']:.0e}  {row['s']}s" if row["ok"] else row["error"]
+            status = (
+                f"ok  diff {row['diff']:.1e} <= {row['tol']:.0e}  {row['s']}s" if row["ok"] else row["error"]
+            )
             print(f"{n:28s} {row['input']:10s} {status}", flush=True)
     ok = sum(r["ok"] for r in rows)
-    print(f"{ok}/{len(rows)} models export to {args.format} and verify; {time.perf_counter() - t_all:.0f}s in all")
+    print(
+        f"{ok}/{len(rows)} models export to {args.format} and verify; {time.perf_counter() - t_all:.0f}s in all"
+    )
     if args.out:
         atomic_write_text(args.out, json.dumps(rows, indent=1))
 
