@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+TRAIN_MODELS = ["resnet18", "resnet50", "mobilenet_v2"]
 MODELS = [
     "resnet18",
     "resnet50",
@@ -30,17 +31,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", default="1")
     ap.add_argument("--reps", default="10")
-    ap.add_argument("--train-reps", default="3")
+    ap.add_argument("--clock", default="cpu", help="cpu (default: steady on a shared machine) or wall")
+    ap.add_argument("--train-reps", default="2")
     ap.add_argument("--out", default="bench-results/deploy")
     ap.add_argument("--only", default=None, help="run one part: infer, train or auto")
     args = ap.parse_args()
-    common = ["--threads", args.threads, "--peak", "--format", "md", "--quiet"]
+    common = ["--threads", args.threads, "--peak", "--format", "md", "--quiet", "--clock", args.clock]
     parts = {
         "infer": ["bench", *MODELS, "--vs", "torchvision", "--reps", args.reps, "--out", f"{args.out}/infer"],
-        "train": ["bench", *MODELS, "--train", "--batch", "32", "--vs", "torchvision", "--reps", args.train_reps,
-                  "--warmup", "1", "--out", f"{args.out}/train"],
         "auto": ["bench", "resnet50", "mobilenet_v2", "--backend", "eager,onnxruntime,auto", "--reps", args.reps,
                  "--out", f"{args.out}/auto"],
+        "train": ["bench", *TRAIN_MODELS, "--train", "--batch", "32", "--vs", "torchvision", "--reps", args.train_reps,
+                  "--warmup", "1", "--out", f"{args.out}/train"],
     }  # fmt: skip
     env = {**os.environ, "CNNLINEAGE_CACHE": f"{args.out}/cache"}
     for name, argv in parts.items():

@@ -13,7 +13,7 @@ from cnnlineage.deploy.peak import measure_peak
 
 FIELDS = {
     "model", "backend", "mode", "batch", "input", "reps", "median_ms", "p90_ms", "images_per_s",
-    "gflop_per_image", "gflop_per_s", "peak_fraction", "peak_rss_mb", "baseline", "baseline_median_ms", "ratio",
+    "gflop_per_image", "gflop_per_s", "peak_fraction", "peak_rss_mb", "baseline", "baseline_median_ms", "ratio", "clock",
 }  # fmt: skip
 
 
@@ -57,11 +57,24 @@ def test_bench_json_has_the_documented_fields(tmp_path, capsys, monkeypatch):
 
 
 def test_vs_torchvision_reports_an_interleaved_ratio(capsys):
-    argv = ["bench", "alexnet", "--input", "3x63x63", "--reps", "2", "--warmup", "0", "--vs", "torchvision"]
+    argv = [
+        "bench",
+        "alexnet",
+        "--input",
+        "3x63x63",
+        "--reps",
+        "2",
+        "--warmup",
+        "0",
+        "--vs",
+        "torchvision",
+        "--clock",
+        "cpu",
+    ]
     assert main([*argv, "--format", "json", "--quiet"]) == 0
     (row,) = json.loads(capsys.readouterr().out)["rows"]
     assert row["baseline"] == "torchvision" and row["ratio"] > 0 and row["baseline_median_ms"] > 0
-    assert row["mode"] == "infer" and row["gflop_per_image"] > 0
+    assert row["mode"] == "infer" and row["gflop_per_image"] > 0 and row["clock"] == "cpu"
 
 
 def test_gemm_peak_is_a_plausible_rate():

@@ -174,7 +174,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     rows = bench(
         sources, batches=batches, backends=backends, input_size=size, train=args.train, reps=args.reps,
         warmup=args.warmup, vs=args.vs, peak_gflops=peak["fp32"]["gflops"] if peak else None,
-        progress=not args.quiet,
+        progress=not args.quiet, clock=args.clock,
     )  # fmt: skip
     print(_fmt_rows(rows, args.format, peak))
     if out is not None:
@@ -209,6 +209,12 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["table", "csv", "json", "md"], default="table")
     p.add_argument(
         "--out", default=None, metavar="DIR", help="write bench.json, bench.csv, bench_latency.png"
+    )
+    p.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="wall: latency; cpu: CPU seconds of the process (steadier on a machine other jobs share)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_bench)

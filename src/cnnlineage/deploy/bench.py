@@ -52,6 +52,7 @@ class BenchRow:
     baseline: str | None = None  # "torchvision" when timed against it
     baseline_median_ms: float | None = None
     ratio: float | None = None  # median paired (baseline time / our time); > 1: ours is faster
+    clock: str = "wall"  # "wall" (latency) or "cpu" (CPU seconds of the process)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the row as a plain dict."""
@@ -154,12 +155,18 @@ def bench(
     vs: str | None = None,
     peak_gflops: float | None = None,
     progress: bool = True,
+    clock: str = "wall",
 ) -> list[BenchRow]:
     """Return one :class:`BenchRow` per (model, backend, batch); ``sources`` come from ``load_source``.
 
-    ``train`` times training steps instead of inference.
+    ``train`` times training steps instead of inference. ``clock="cpu"`` times the CPU
+    seconds of this process (all its threads) instead of wall time: on a machine that other
+    jobs share, time spent waiting for a core is then not counted.
     """
     _validate(batches=batches, backends=backends, reps=reps, warmup=warmup, vs=vs, train=train)
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"--clock must be wall or cpu, got {clock!r}")
+    timer = time.perf_counter if clock == "wall" else time.process_time
     from tqdm import tqdm
 
     modes = ["train"] if train else ["infer"]
@@ -194,7 +201,7 @@ def bench(
                         _torchvision_twin(model), backend, mode=mode, input_size=size, batch=batch, meta=meta
                     )
                 )
-            times = _interleaved(fns, reps=reps, warmup=warmup, bar=bar)
+            times = _interleaved(fns, reps=reps, warmup=warmup, bar=bar, timer=timer)
             rss = peak_rss_mb()
             med = statistics.median(times[0])
             gflop = flops[key] * (TRAIN_FLOPS_FACTOR if mode == "train" else 1)
@@ -203,7 +210,7 @@ def bench(
                 model=name, backend=label, mode=mode, batch=batch, input=key[1], reps=reps,
                 median_ms=med * 1e3, p90_ms=_percentile(times[0], 0.9) * 1e3, images_per_s=batch / med,
                 gflop_per_image=gflop, gflop_per_s=rate,
-                peak_fraction=rate / peak_gflops if peak_gflops else None, peak_rss_mb=rss,
+                peak_fraction=rate / peak_gflops if peak_gflops else None, peak_rss_mb=rss, clock=clock,
             )  # fmt: skip
             if vs:
                 row.baseline = vs
@@ -215,7 +222,7 @@ def bench(
     return rows
 
 
-def _interleaved(fns: list, *, reps: int, warmup: int, bar) -> list[list[float]]:  # noqa: ANN001
+def _interleaved(fns: list, *, reps: int, warmup: int, bar, timer=time.perf_counter) -> list[list[float]]:  # noqa: ANN001
     # Alternate which runs first each repetition, so neither always follows the other's cache state.
     for _ in range(warmup):
         for f in fns:
@@ -225,9 +232,9 @@ def _interleaved(fns: list, *, reps: int, warmup: int, bar) -> list[list[float]]
     for i in range(reps):
         order = range(len(fns)) if i % 2 == 0 else reversed(range(len(fns)))
         for j in order:
-            t = time.perf_counter()
+            t = timer()
             fns[j]()
-            times[j].append(time.perf_counter() - t)
+            times[j].append(timer() - t)
             bar.update(1)
     return times
 
