@@ -20,7 +20,7 @@ FAST = {"resnet18", "vit_tiny_patch4_32"}  # convolutions with BN and residuals;
 FAMILIES = [
     "alexnet_original", "convnext_tiny", "densenet_bc_100_12", "efficientnet_b0", "googlenet", "highway_mlp",
     "lenet5", "perceptron", "mobilenet_v1_0.5", "nin", "preact_resnet164", "regnet_y_400mf", "resnet18",
-    "plain20", "shufflenet_v2_x0_5", "vgg11", "vit_tiny_patch4_32", "xception",
+    "plain20", "shufflenet_v2_x0_5", "vgg11", "vit_tiny_patch4_32", "xception", "darts", "anynet",
 ]  # fmt: skip
 
 

@@ -26,6 +26,8 @@ BN_MODELS = [
     "shufflenet_v1_g3",
     "efficientnet_b0",
     "regnet_y_400mf",
+    "darts",
+    "anynet",
 ]
 
 
