@@ -160,9 +160,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out} exists and is not a directory")
     peak = None
     if args.peak:
-        peak = {"fp32": measure_peak(dtype=torch.float32)}
+        peak = {"fp32": measure_peak(dtype=torch.float32, clock=args.clock)}
         if bf16_supported():
-            peak["bf16"] = measure_peak(dtype=torch.bfloat16)
+            peak["bf16"] = measure_peak(dtype=torch.bfloat16, clock=args.clock)
         for k, v in peak.items():
             print(f"GEMM peak {k}: {v['gflops']:.1f} GFLOP/s ({v['size']}x{v['size']} matmul, "
                   f"{v['threads']} threads)", file=sys.stderr)  # fmt: skip
