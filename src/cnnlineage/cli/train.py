@@ -7,6 +7,7 @@ import json
 import sys
 
 from ..common import format_table
+from . import deploy
 
 # Convenience flags of `train` and the config keys they set (everything else: --set key=value).
 _TRAIN_FLAGS = {
@@ -156,7 +157,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from ..train.inference import evaluate_checkpoint
 
-    r = evaluate_checkpoint(
+    r = deploy.run_eval(args) if deploy.wants_deploy(args) else {}  # .onnx file or --backend
+    r = r or evaluate_checkpoint(
         args.checkpoint,
         data=args.data,
         root=args.data_dir,
@@ -193,6 +195,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="score on a dataset whose class names or channels differ from the training data",
     )
+    deploy.add_backend_flag(p)
     p.add_argument("--per-class", action="store_true", help="also print per-class accuracy")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=_cmd_eval)
@@ -201,7 +204,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ..train.inference import predict
 
-    results = predict(
+    results = deploy.run_predict(args) if deploy.wants_deploy(args) else []  # .onnx file or --backend
+    results = results or predict(
         args.checkpoint,
         args.images,
         topk=args.topk,
@@ -218,7 +222,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 print(f"{r['image']}\n  error: {r['error']}")
                 continue
             print(r["image"])
-            print(f"  input: {' -> '.join(r['preprocessing'])}")
+            if r.get("preprocessing"):
+                print(f"  input: {' -> '.join(r['preprocessing'])}")
             if r.get("summary"):
                 print(f"  warning: {r['summary']}")
             if r.get("model_input"):
@@ -258,6 +263,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         help="save each input as the model saw it, as PNG, in DIR",
     )
     p.add_argument("--device", default="auto")
+    deploy.add_backend_flag(p)
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=_cmd_predict)
 

@@ -24,6 +24,7 @@ attention, with a deep stem and average-pool downsampling (the ResNet-D tweaks).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,6 +50,9 @@ def se_layer(channels: int, *, reduction: int = 16) -> SqueezeExcite:
 
 # channel attention placed after the last BN of the residual branch, before the addition
 ATTN_LAYERS: dict[str, Callable[[int], nn.Module]] = {"se": se_layer, "eca": EfficientChannelAttention}
+
+
+_RELU = functools.partial(nn.ReLU, inplace=True)  # in place, as torchvision: no new tensor per activation
 
 
 class BasicBlock(nn.Module):
@@ -201,7 +205,7 @@ class ResNet(LineageModel):
         stem_width: int = 64,
         avg_down: bool = False,
         norm_layer: Layer = nn.BatchNorm2d,
-        act_layer: Layer = nn.ReLU,
+        act_layer: Layer = _RELU,
         zero_init_residual: bool = False,
         drop_path_rate: float = 0.0,
     ) -> None:

@@ -1,0 +1,59 @@
+"""The deployment figures: ours vs torchvision per backend, the auto backend, training against the GEMM peak.
+
+    python benchmarks/bench_deploy_goals.py [--threads 2] [--reps 10] [--out bench-results/deploy]
+
+Runs, in one process each, the `cnnlineage bench` commands below and keeps their JSON,
+CSV and charts under --out. Every ratio is measured interleaved (repetition by repetition)
+in the same process; fractions are against the GEMM peak measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+TRAIN_MODELS = ["resnet18", "resnet50", "mobilenet_v2"]
+MODELS = [
+    "resnet18",
+    "resnet50",
+    "mobilenet_v2",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "densenet121",
+    "vit_b_16",
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", default="1")
+    ap.add_argument("--reps", default="10")
+    ap.add_argument("--clock", default="cpu", help="cpu (default: steady on a shared machine) or wall")
+    ap.add_argument("--train-reps", default="2")
+    ap.add_argument("--out", default="bench-results/deploy")
+    ap.add_argument("--only", default=None, help="run one part: infer, train or auto")
+    args = ap.parse_args()
+    common = ["--threads", args.threads, "--peak", "--format", "md", "--quiet", "--clock", args.clock]
+    parts = {
+        "infer": ["bench", *MODELS, "--vs", "torchvision", "--reps", args.reps, "--out", f"{args.out}/infer"],
+        "auto": ["bench", "resnet50", "mobilenet_v2", "--backend", "eager,onnxruntime,auto", "--reps", args.reps,
+                 "--out", f"{args.out}/auto"],
+        "train": ["bench", *TRAIN_MODELS, "--train", "--batch", "32", "--vs", "torchvision", "--reps", args.train_reps,
+                  "--warmup", "1", "--out", f"{args.out}/train"],
+    }  # fmt: skip
+    env = {**os.environ, "CNNLINEAGE_CACHE": f"{args.out}/cache"}
+    for name, argv in parts.items():
+        if args.only and name != args.only:
+            continue
+        cmd = [sys.executable, "-m", "cnnlineage", *argv, *common]
+        print("$ cnnlineage " + " ".join(argv + common), flush=True)
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True)
+        print(f"({time.perf_counter() - t:.0f}s)\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()

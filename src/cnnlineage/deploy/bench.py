@@ -1,0 +1,311 @@
+"""Time inference and training steps of a model on each backend, against the machine's measured GEMM peak.
+
+For every (model, backend, batch): warm-up, then ``reps`` timed repetitions; the row holds
+median and 90th-percentile latency, images/s, achieved GFLOP/s (the analyzer's FLOPs of that
+model at that input divided by the median time), its fraction of the GEMM peak measured in
+the same process, and the peak resident memory of the run. A training step (forward,
+loss, backward, SGD step) counts 3x the forward FLOPs: the backward pass computes gradients
+for inputs and for weights, each about one forward pass (Kaplan et al. 2020, §2.1).
+
+``vs="torchvision"`` times torchvision's model of the same architecture interleaved with
+ours, repetition by repetition, in the same process; ``ratio`` is the median of the paired
+ratios torchvision time / our time, so > 1 means ours is faster and machine noise hits both.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from .backends import BACKENDS, choose_backend, prepare
+
+__all__ = ["MAX_REPS", "BenchRow", "bench", "peak_rss_mb", "peak_rss_reset", "plot_latency", "rows_to_csv"]
+
+MAX_REPS = 10_000
+TRAIN_FLOPS_FACTOR = 3  # forward + backward (inputs and weights)
+
+
+@dataclass
+class BenchRow:
+    """One timed configuration."""
+
+    model: str
+    backend: str
+    mode: str  # "infer" or "train"
+    batch: int
+    input: str  # CxHxW
+    reps: int
+    median_ms: float
+    p90_ms: float
+    images_per_s: float
+    gflop_per_image: float  # analyzer FLOPs per image (x3 for a training step)
+    gflop_per_s: float
+    peak_fraction: float | None  # of the fp32 GEMM peak measured in this run (None without --peak)
+    peak_rss_mb: float  # peak resident memory of the process during this configuration
+    baseline: str | None = None  # "torchvision" when timed against it
+    baseline_median_ms: float | None = None
+    ratio: float | None = None  # median paired (baseline time / our time); > 1: ours is faster
+    clock: str = "wall"  # "wall" (latency) or "cpu" (CPU seconds of the process)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the row as a plain dict."""
+        return asdict(self)
+
+
+def peak_rss_reset() -> None:
+    """Reset the kernel's peak-RSS counter of this process (Linux), so the next reading covers one run."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    """Return the process's peak resident memory in MB since the last reset (VmHWM; ru_maxrss elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1e6 if sys.platform == "darwin" else rss / 1024
+
+
+def _percentile(ts: list[float], q: float) -> float:
+    s = sorted(ts)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def _forward_gflop(model: nn.Module, input_size: list[int]) -> float:
+    from ..analysis import profile
+
+    try:
+        p = profile(copy.deepcopy(model), tuple(input_size), device="meta")
+    except Exception:  # noqa: BLE001 - a model that needs real tensors
+        p = profile(copy.deepcopy(model), tuple(input_size))
+    return p.total_flops / 1e9
+
+
+def _step_fn(model: nn.Module, backend: str, *, mode: str, input_size, batch: int, meta: dict):
+    """Return a no-argument callable running one inference or one training step."""
+    x = torch.randn(batch, *input_size)
+    if mode == "infer":
+        run = prepare(model, backend, input_size=input_size, batch=batch, meta=meta)
+
+        def infer() -> None:
+            with torch.inference_mode():
+                run(x)
+
+        return infer
+    from ..train.engine import classification_loss
+
+    if backend not in ("eager", "channels_last", "compile"):
+        raise ValueError(f"--train runs on eager, channels_last or compile, not {backend}")
+    model.train()
+    if backend == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    fwd = torch.compile(model) if backend == "compile" else model
+    y = torch.randint(0, max(1, getattr(model, "num_classes", 1000) or 1000), (batch,))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def train_step() -> None:
+        opt.zero_grad(set_to_none=True)
+        classification_loss(fwd(x), y).backward()
+        opt.step()
+
+    return train_step
+
+
+def _torchvision_twin(model: nn.Module) -> nn.Module:
+    card = getattr(model, "card", None)
+    if card is None or not card.torchvision:
+        name = getattr(model, "model_name", type(model).__name__)
+        raise ValueError(
+            f"{name} has no torchvision twin; --vs torchvision needs one (see `cnnlineage info`)"
+        )
+    import torchvision
+
+    kwargs: dict[str, Any] = {"weights": None, "num_classes": model.num_classes}
+    if card.torchvision in ("googlenet", "inception_v3"):
+        kwargs.update(aux_logits=True, init_weights=False)
+    return torchvision.models.get_model(card.torchvision, **kwargs)
+
+
+def bench(
+    sources: list[tuple[nn.Module, dict]],
+    *,
+    batches: list[int],
+    backends: list[str],
+    input_size: list[int] | None = None,
+    train: bool = False,
+    reps: int = 20,
+    warmup: int = 3,
+    vs: str | None = None,
+    peak_gflops: float | None = None,
+    progress: bool = True,
+    clock: str = "wall",
+) -> list[BenchRow]:
+    """Return one :class:`BenchRow` per (model, backend, batch); ``sources`` come from ``load_source``.
+
+    ``train`` times training steps instead of inference. ``clock="cpu"`` times the CPU
+    seconds of this process (all its threads) instead of wall time: on a machine that other
+    jobs share, time spent waiting for a core is then not counted.
+    """
+    _validate(batches=batches, backends=backends, reps=reps, warmup=warmup, vs=vs, train=train)
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"--clock must be wall or cpu, got {clock!r}")
+    timer = time.perf_counter if clock == "wall" else time.process_time
+    from tqdm import tqdm
+
+    modes = ["train"] if train else ["infer"]
+    configs = [
+        (m, meta, mode, b, n) for m, meta in sources for mode in modes for b in backends for n in batches
+    ]
+    per = (warmup + reps) * (2 if vs else 1)
+    bar = tqdm(total=len(configs) * per, disable=not progress, unit="step", desc="bench", leave=False)
+    rows = []
+    flops: dict[tuple[str, str], float] = {}
+    try:
+        for model, meta, mode, backend, batch in configs:
+            size = list(input_size or meta["input_size"])
+            name = meta["model_name"]
+            bar.set_postfix_str(f"{name} {mode} {backend} b{batch}")
+            key = (name, "x".join(map(str, size)))
+            if key not in flops:
+                flops[key] = _forward_gflop(model, size)
+            label = backend
+            if mode == "train" and backend in ("auto", "onnxruntime"):
+                bar.update(per)
+                continue  # inference-only backends
+            if backend == "auto":
+                chosen = choose_backend(model, input_size=size, batch=batch, meta=meta, verbose=False)
+                label = f"auto:{chosen}"
+            peak_rss_reset()
+            ours = _step_fn(copy.deepcopy(model), backend, mode=mode, input_size=size, batch=batch, meta=meta)
+            fns = [ours]
+            if vs:
+                fns.append(
+                    _step_fn(
+                        _torchvision_twin(model), backend, mode=mode, input_size=size, batch=batch, meta=meta
+                    )
+                )
+            times = _interleaved(fns, reps=reps, warmup=warmup, bar=bar, timer=timer)
+            rss = peak_rss_mb()
+            med = statistics.median(times[0])
+            gflop = flops[key] * (TRAIN_FLOPS_FACTOR if mode == "train" else 1)
+            rate = gflop * batch / med
+            row = BenchRow(
+                model=name, backend=label, mode=mode, batch=batch, input=key[1], reps=reps,
+                median_ms=med * 1e3, p90_ms=_percentile(times[0], 0.9) * 1e3, images_per_s=batch / med,
+                gflop_per_image=gflop, gflop_per_s=rate,
+                peak_fraction=rate / peak_gflops if peak_gflops else None, peak_rss_mb=rss, clock=clock,
+            )  # fmt: skip
+            if vs:
+                row.baseline = vs
+                row.baseline_median_ms = statistics.median(times[1]) * 1e3
+                row.ratio = statistics.median(b / a for a, b in zip(times[0], times[1]))
+            rows.append(row)
+    finally:
+        bar.close()
+    return rows
+
+
+def _interleaved(fns: list, *, reps: int, warmup: int, bar, timer=time.perf_counter) -> list[list[float]]:  # noqa: ANN001
+    # Alternate which runs first each repetition, so neither always follows the other's cache state.
+    for _ in range(warmup):
+        for f in fns:
+            f()
+            bar.update(1)
+    times: list[list[float]] = [[] for _ in fns]
+    for i in range(reps):
+        order = range(len(fns)) if i % 2 == 0 else reversed(range(len(fns)))
+        for j in order:
+            t = timer()
+            fns[j]()
+            times[j].append(timer() - t)
+            bar.update(1)
+    return times
+
+
+def _validate(*, batches, backends, reps, warmup, vs, train) -> None:  # noqa: ANN001
+    for b in batches:
+        if not isinstance(b, int) or not 1 <= b <= 65536:
+            raise ValueError(
+                f"--batch must be positive integers (at most 65536), got {b!r}; e.g. --batch 1,32"
+            )
+    if not isinstance(reps, int) or not 1 <= reps <= MAX_REPS:
+        raise ValueError(f"--reps must be between 1 and {MAX_REPS:,}, got {reps!r}; 20 to 100 is usual")
+    if not isinstance(warmup, int) or not 0 <= warmup <= MAX_REPS:
+        raise ValueError(f"--warmup must be between 0 and {MAX_REPS:,}, got {warmup!r}")
+    for b in backends:
+        if b not in (*BACKENDS, "auto"):
+            raise ValueError(f"--backend must be among {', '.join((*BACKENDS, 'auto'))}, got {b!r}")
+    if vs not in (None, "torchvision"):
+        raise ValueError(f"--vs must be torchvision, got {vs!r}")
+    if train and all(b in ("onnxruntime", "auto") for b in backends):
+        raise ValueError(
+            "--train needs an eager, channels_last or compile backend; onnxruntime runs inference only"
+        )
+
+
+def rows_to_csv(rows: list[BenchRow]) -> str:
+    """Return the rows as CSV text with a header."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    fields = list(BenchRow.__dataclass_fields__)
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow(r.to_dict())
+    return buf.getvalue()
+
+
+def plot_latency(rows: list[BenchRow], path: str | Path) -> Path:
+    """Write a bar chart of median latency (p90 as whisker) per backend, grouped by model/mode/batch; return the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..common import atomic_savefig
+
+    groups = list(dict.fromkeys(f"{r.model}\n{r.mode} b{r.batch}" for r in rows))
+    backends = list(dict.fromkeys(r.backend for r in rows))
+    width = 0.8 / max(1, len(backends))
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(groups) * max(1, len(backends)) ** 0.5), 3.8))
+    for k, b in enumerate(backends):
+        xs, med, err = [], [], []
+        for r in rows:
+            if r.backend == b:
+                xs.append(
+                    groups.index(f"{r.model}\n{r.mode} b{r.batch}") + (k - (len(backends) - 1) / 2) * width
+                )
+                med.append(r.median_ms)
+                err.append(r.p90_ms - r.median_ms)
+        ax.bar(xs, med, width, yerr=[[0] * len(err), err], capsize=2, label=b)
+    ax.set_xticks(range(len(groups)), groups, fontsize=8)
+    ax.set_ylabel("latency, ms (median; whisker: p90)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8, ncol=min(4, len(backends)))
+    ax.set_title(
+        f"cnnlineage bench: {torch.get_num_threads()} threads, torch {torch.__version__}", fontsize=9
+    )
+    fig.tight_layout()
+    try:
+        return atomic_savefig(fig, path)
+    finally:
+        plt.close(fig)

@@ -1,0 +1,119 @@
+"""`cnnlineage bench` on a tiny model: the documented JSON fields, the files of --out, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from cnnlineage.analysis import profile
+from cnnlineage.cli import main
+from cnnlineage.deploy.peak import measure_peak
+
+FIELDS = {
+    "model", "backend", "mode", "batch", "input", "reps", "median_ms", "p90_ms", "images_per_s",
+    "gflop_per_image", "gflop_per_s", "peak_fraction", "peak_rss_mb", "baseline", "baseline_median_ms", "ratio", "clock",
+}  # fmt: skip
+
+
+def test_bench_json_has_the_documented_fields(tmp_path, capsys, monkeypatch):
+    import functools
+
+    import cnnlineage.deploy.peak as peak_mod
+
+    monkeypatch.setattr(peak_mod, "measure_peak", functools.partial(measure_peak, sizes=(128,), reps=2))
+    out = tmp_path / "b"
+    argv = [
+        "bench",
+        "lenet5",
+        "--batch",
+        "1,2",
+        "--backend",
+        "eager,channels_last",
+        "--reps",
+        "3",
+        "--warmup",
+        "1",
+    ]
+    assert main([*argv, "--train", "--peak", "--format", "json", "--quiet", "--out", str(out)]) == 0
+    doc = json.loads(capsys.readouterr().out)  # informational lines go to stderr
+    rows, peak = doc["rows"], doc["peak"]
+    assert peak["fp32"]["gflops"] > 0 and peak["fp32"]["threads"] >= 1
+    assert len(rows) == 2 * 2 and {r["mode"] for r in rows} == {"train"}
+    fwd = profile("lenet5").total_flops / 1e9  # the analyzer's count at 1x32x32
+    for r in rows:
+        assert set(r) == FIELDS and r["reps"] == 3 and r["input"] == "1x32x32"
+        assert r["p90_ms"] >= r["median_ms"] > 0
+        assert r["images_per_s"] == pytest.approx(r["batch"] / r["median_ms"] * 1e3)
+        assert r["gflop_per_image"] == pytest.approx(3 * fwd)  # forward + backward
+        assert r["gflop_per_s"] == pytest.approx(r["gflop_per_image"] * r["images_per_s"])
+        assert r["peak_fraction"] == pytest.approx(r["gflop_per_s"] / peak["fp32"]["gflops"])
+        assert r["peak_rss_mb"] > 10
+    assert json.loads((out / "bench.json").read_text())["rows"] == rows
+    with open(out / "bench.csv") as f:
+        assert [r["backend"] for r in csv.DictReader(f)] == [r["backend"] for r in rows]
+    assert (out / "bench_latency.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_vs_torchvision_reports_an_interleaved_ratio(capsys):
+    argv = [
+        "bench",
+        "alexnet",
+        "--input",
+        "3x63x63",
+        "--reps",
+        "2",
+        "--warmup",
+        "0",
+        "--vs",
+        "torchvision",
+        "--clock",
+        "cpu",
+    ]
+    assert main([*argv, "--format", "json", "--quiet"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["baseline"] == "torchvision" and row["ratio"] > 0 and row["baseline_median_ms"] > 0
+    assert row["mode"] == "infer" and row["gflop_per_image"] > 0 and row["clock"] == "cpu"
+
+
+def test_gemm_peak_is_a_plausible_rate():
+    p = measure_peak(sizes=(64, 128), reps=2)
+    assert set(p["by_size"]) == {64, 128} and p["gflops"] == max(p["by_size"].values()) > 0.01
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["lenet5", "--batch", "0"], "--batch must be positive integers"),
+        (["lenet5", "--batch", "1,x"], "--batch must be comma-separated integers"),
+        (["lenet5", "--reps", "1000000000"], "--reps must be between 1 and 10,000"),
+        (["lenet5", "--reps", "0"], "--reps must be between 1 and 10,000"),
+        (["lenet5", "--backend", "tensorrt"], "--backend must be among"),
+        (["lenet5", "--backend", "onnxruntime", "--train"], "onnxruntime runs inference only"),
+        (["lenet5", "--vs", "torchvision"], "lenet5 has no torchvision twin"),
+        (["lenet5", "--input", "3x32"], "--input must be CxHxW"),
+        (["nothere.pt"], "does not exist"),
+        ([], "give at least one MODEL_OR_CHECKPOINT"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(argv, needle, capsys):
+    assert main(["bench", *argv, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "\n" not in err
+
+
+def test_missing_backend_package_names_it(monkeypatch, capsys):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_ort(name, *a, **k):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'", name="onnxruntime")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_ort)
+    assert main(["bench", "perceptron", "--backend", "onnxruntime", "--reps", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pip install onnxruntime" in err and "\n" not in err
