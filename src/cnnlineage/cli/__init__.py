@@ -14,12 +14,12 @@ import sys
 from collections.abc import Sequence
 
 from ..common import format_table, human_count
-from . import analysis, experiment, models, search, site, train, visualize
+from . import analysis, compress, experiment, models, search, site, train, visualize
 
 __all__ = ["build_parser", "format_table", "human_count", "main"]
 
 # One module per capability, in the order `cnnlineage --help` lists them.
-_COMMAND_MODULES = [models, analysis, train, visualize, search, site, experiment]
+_COMMAND_MODULES = [models, analysis, train, compress, visualize, search, site, experiment]
 
 
 def build_parser() -> argparse.ArgumentParser:

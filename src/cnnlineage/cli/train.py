@@ -23,6 +23,9 @@ _TRAIN_FLAGS = {
     "checkpoint_every": "run.checkpoint_every_steps",
     "finetune": "finetune.checkpoint",
     "finetune_mode": "finetune.mode",
+    "distill": "distill.teacher",
+    "kd_temperature": "distill.temperature",
+    "kd_alpha": "distill.alpha",
 }
 
 
@@ -139,6 +142,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--finetune-mode", choices=["head", "full", "gradual"], default=None)
     p.add_argument(
+        "--distill", default=None, metavar="TEACHER_CKPT", help="knowledge distillation from a teacher"
+    )
+    p.add_argument(
+        "--kd-temperature", type=float, default=None, help="distillation temperature T (default 4)"
+    )
+    p.add_argument(
+        "--kd-alpha", type=float, default=None, help="weight of the soft-target loss (default 0.9)"
+    )
+    p.add_argument(
         "--skip-bad-images", action="store_true", help="skip unreadable image files with a warning"
     )
     p.add_argument(
@@ -154,8 +166,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..train.inference import evaluate_checkpoint
 
+    if (Path(args.checkpoint) / "quantized.json").is_file():  # an int8 model from `cnnlineage quantize`
+        from ..compress.quantize import evaluate_quantized
+
+        evaluate_checkpoint = lambda path, **_: evaluate_quantized(path)  # noqa: E731
     r = evaluate_checkpoint(
         args.checkpoint,
         data=args.data,
