@@ -58,7 +58,7 @@ def _failing_module(model: nn.Module, example: torch.Tensor) -> tuple[str, str]:
     """Return (module path, error) of the deepest submodule that torch.export cannot capture."""
     inputs: dict[str, tuple] = {}
     handles = [
-        m.register_forward_hook(lambda mod, args, out, n=n: inputs.setdefault(n, args))
+        m.register_forward_hook(lambda mod, args, out, n=n: None if n in inputs else inputs.update({n: args}))
         for n, m in model.named_modules()
         if n
     ]
