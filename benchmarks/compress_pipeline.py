@@ -30,6 +30,9 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--finetune-epochs", type=int, default=3)
     ap.add_argument("--ratios", type=float, nargs="+", default=[0.3, 0.5, 0.7])
+    ap.add_argument(
+        "--finetune-ratios", type=float, nargs="*", default=None, help="fine-tune only these (default: all)"
+    )
     ap.add_argument("--importance", default="l1")
     ap.add_argument("--calib-batches", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=30)
@@ -39,6 +42,10 @@ def main() -> None:
     ap.add_argument("--extra", nargs="*", default=[], metavar="LABEL=PATH")
     args = ap.parse_args()
     out, ckpt = Path(args.out), args.checkpoint
+
+    def tune(r: float) -> bool:
+        return args.finetune_ratios is None or r in args.finetune_ratios
+
     items = [f"fp32={ckpt}"]
     for method in ("pt2e", "onnxruntime"):
         d = out / f"int8-{method}"
@@ -51,9 +58,9 @@ def main() -> None:
         if not (d / "prune.json").exists():
             extra = ["--scan"] if args.scan and r == args.ratios[len(args.ratios) // 2] else []
             run("prune", ckpt, "--ratio", str(r), "--out", str(d), "--importance", args.importance,
-                "--finetune-epochs", str(args.finetune_epochs), "--overwrite", *extra)  # fmt: skip
+                "--finetune-epochs", str(args.finetune_epochs if tune(r) else 0), "--overwrite", *extra)  # fmt: skip
         items.append(f"pruned {round(100 * r)}%={d / 'pruned.pt'}")
-        if args.finetune_epochs:
+        if args.finetune_epochs and tune(r):
             items.append(f"pruned {round(100 * r)}% +ft={d / 'finetune' / 'checkpoints' / 'best.pt'}")
     d = out / "unstructured-50"
     if not (d / "prune.json").exists():

@@ -285,9 +285,9 @@ def _compile(gm: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return run
 
 
-def load_quantized(directory: str | Path, *, compile: bool = True) -> QuantizedModel:
-    """Return the quantized model saved in ``directory`` by :func:`quantize_checkpoint`."""
-    return QuantizedModel(directory, compile=compile)
+def load_quantized(directory: str | Path, *, compile: bool = True, threads: int = 0) -> QuantizedModel:
+    """Return the quantized model saved in ``directory`` by :func:`quantize_checkpoint` (``threads``: ONNX Runtime's)."""
+    return QuantizedModel(directory, compile=compile, threads=threads)
 
 
 def evaluate_quantized(directory: str | Path, *, compile: bool = True) -> dict[str, Any]:

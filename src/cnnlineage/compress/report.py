@@ -103,7 +103,7 @@ def build_report(
         path = Path(p)
         log(f"scoring {label} ({path})")
         if path.is_dir():
-            q = load_quantized(path)
+            q = load_quantized(path, threads=threads)  # ONNX Runtime gets the same thread count as torch
             data = base or load_checkpoint_data(q.info["checkpoint"], test_subset=test_subset)
             size = (path / q.info["file"]).stat().st_size
             top1 = data.evaluate(q)["top1"]
