@@ -84,7 +84,11 @@ def _cmd_prune(args: argparse.Namespace) -> int:
               f"parameters {r['params_before']:,} -> {r['params_after']:,} "
               f"(-{100 * (1 - r['params_after'] / r['params_before']):.1f}%)")  # fmt: skip
         if r["skipped"]:
-            print("left unpruned: " + "; ".join(f"{k} ({v})" for k, v in r["skipped"].items()))
+            by_reason: dict[str, list[str]] = {}
+            for layer, why in r["skipped"].items():
+                by_reason.setdefault(why, []).append(layer)
+            for why, layers in by_reason.items():
+                print(f"left unpruned: {', '.join(layers)}: {why}")
     else:
         print(f"{100 * r['sparsity']:.1f}% of conv/linear weights are zero; dense file {r['dense_bytes_before']:,} -> "
               f"{r['dense_bytes_after']:,} bytes (sparse COO: {r['sparse_coo_bytes_after']:,}); batch-1 latency "
@@ -135,12 +139,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     items = []
     for item in args.items:
         label, _, path = item.rpartition("=")
-        items.append(
-            (
-                label or Path(path).parent.parent.name if path.endswith(".pt") else label or Path(path).name,
-                path,
-            )
-        )
+        if not label:  # a checkpoint is named by its run directory, a quantized model by its own
+            p = Path(path)
+            label = p.parent.parent.name if p.suffix == ".pt" else p.name
+        items.append((label, path))
     rows = build_report(items, rounds=args.rounds, compile_fp32=not args.no_compile, threads=args.threads,
                         log=lambda s: print(s, flush=True))  # fmt: skip
     table = rows_to_table(rows)
