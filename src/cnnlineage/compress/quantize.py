@@ -31,7 +31,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..common import atomic_path, atomic_write_text
+from ..common import atomic_path, atomic_write_bytes, atomic_write_text
 from ._data import CheckpointData, load_checkpoint_data
 
 __all__ = [
@@ -175,6 +175,8 @@ def quantize_pt2e(
     _drop_unused(converted)
     info = {
         "calibration_images": n,
+        "weight_bytes": sum(t.numel() * t.element_size() for t in converted.state_dict().values()),
+        "fp32_weight_bytes": sum(t.numel() * t.element_size() for t in model.state_dict().values()),
         "float_layers": float_layers_pt2e(converted),
         "float_ops": float_ops(converted),
     }
@@ -182,11 +184,18 @@ def quantize_pt2e(
 
 
 def save_pt2(gm: torch.fx.GraphModule | nn.Module, example: torch.Tensor, path: str | Path) -> Path:
-    """Write ``gm`` as a torch.export program (dynamic batch) to ``path`` atomically; return the path."""
+    """Write ``gm`` as a torch.export program (dynamic batch) to ``path`` atomically; return the path.
+
+    Per-node debugging metadata (source stack traces, provenance) is dropped: it is a fifth
+    of the file and inference does not read it.
+    """
     ep = torch.export.export(gm, (example,), dynamic_shapes=(_batch_dim(),))
-    with atomic_path(path) as tmp:
-        torch.export.save(ep, tmp)
-    return Path(path)
+    for node in ep.graph.nodes:
+        for key in ("stack_trace", "source_fn_stack", "torch_fn", "from_node", "seq_nr"):
+            node.meta.pop(key, None)
+    buf = io.BytesIO()
+    torch.export.save(ep, buf)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path) -> Path:
@@ -236,7 +245,17 @@ def quantize_onnxruntime(
             src = [made_by.get(i) for i in n.input[:2]]
             if not all(s is not None and s.op_type == "DequantizeLinear" for s in src):
                 floats.append({"layer": n.name, "op": n.op_type, "why": "ONNX Runtime left it unquantized"})
-    return {"calibration_images": sum(len(f["input"]) for f in feeds), "float_layers": floats}
+    from onnx import numpy_helper
+
+    def weight_bytes(g) -> int:
+        return sum(numpy_helper.to_array(t).nbytes for t in g.initializer)
+
+    return {
+        "calibration_images": sum(len(f["input"]) for f in feeds),
+        "weight_bytes": weight_bytes(graph),
+        "fp32_weight_bytes": weight_bytes(onnx.load(str(fp32_onnx)).graph),
+        "float_layers": floats,
+    }
 
 
 class QuantizedModel:
@@ -256,6 +275,8 @@ class QuantizedModel:
         self.method = self.info["method"]
         path = self.dir / self.info["file"]
         if self.method == "pt2e":
+            import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401  registers quantized_decomposed ops
+
             gm = torch.export.load(str(path)).module()
             self.fn = _compile(gm) if compile else gm
         else:

@@ -33,6 +33,7 @@ class ReportRow:
     top1: float
     size_bytes: int
     latency_ms: float = float("nan")
+    weight_bytes: int = 0  # the tensors alone, without a file format's graph or metadata
     params: int = 0
     path: str = ""
 
@@ -107,13 +108,15 @@ def build_report(
             data = base or load_checkpoint_data(q.info["checkpoint"], test_subset=test_subset)
             size = (path / q.info["file"]).stat().st_size
             top1 = data.evaluate(q)["top1"]
-            rows.append(ReportRow(label, f"int8 ({q.method})", top1, size, path=str(path)))
+            wb = int(q.info.get("weight_bytes", 0))
+            rows.append(ReportRow(label, f"int8 ({q.method})", top1, size, path=str(path), weight_bytes=wb))
             fns[label] = q
         else:
             data = load_checkpoint_data(path, test_subset=test_subset)
             m = data.model
             top1 = data.evaluate(m)["top1"]
             params = sum(t.numel() for t in m.parameters())
+            wb = sum(t.numel() * t.element_size() for t in m.state_dict().values())
             rows.append(
                 ReportRow(
                     label, _kind(path, data.meta), top1, state_dict_bytes(m), params=params, path=str(path)
@@ -155,13 +158,24 @@ def rows_to_table(rows: list[ReportRow]) -> str:
             f"{r.top1 - b.top1:+.2f}",
             f"{r.size_bytes / 1024:.1f}",
             f"{b.size_bytes / r.size_bytes:.2f}x",
+            f"{r.weight_bytes / 1024:.1f}",
             f"{r.latency_ms:.3f}",
             f"{b.latency_ms / r.latency_ms:.2f}x",
         )
         for r in rows
     ]
-    headers = ["model", "kind", "top-1 %", "Δ top-1", "size KiB", "smaller", "latency ms", "faster"]
-    return format_table(out, headers, "llrrrrrr")
+    headers = [
+        "model",
+        "kind",
+        "top-1 %",
+        "Δ top-1",
+        "file KiB",
+        "smaller",
+        "weights KiB",
+        "latency ms",
+        "faster",
+    ]
+    return format_table(out, headers, "llrrrrrrr")
 
 
 def plot_report(rows: list[ReportRow], path: str | Path, *, title: str = "") -> Path:
