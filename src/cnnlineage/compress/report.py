@@ -119,7 +119,13 @@ def build_report(
             wb = sum(t.numel() * t.element_size() for t in m.state_dict().values())
             rows.append(
                 ReportRow(
-                    label, _kind(path, data.meta), top1, state_dict_bytes(m), params=params, path=str(path)
+                    label,
+                    _kind(path, data.meta),
+                    top1,
+                    state_dict_bytes(m),
+                    params=params,
+                    path=str(path),
+                    weight_bytes=wb,
                 )
             )
             fns[label] = m
@@ -136,6 +142,7 @@ def build_report(
                         rows[-1].size_bytes,
                         params=params,
                         path=str(path),
+                        weight_bytes=wb,
                     )
                 )
         base = base or data
