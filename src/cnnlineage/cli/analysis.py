@@ -68,16 +68,25 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     size = _parse_input(args.input)
     kwargs = _parse_kwargs(args.set)
-    model_info(args.name)  # an unknown name fails here, with the closest names
-    if kwargs:
-        with torch.device("meta"):  # built without memory, as profile() does for a name
-            target = create_model(args.name, **kwargs)
-    else:
-        target = args.name
-    try:
+    if (
+        args.name.endswith(".pt") or "/" in args.name
+    ):  # a checkpoint: its own (possibly pruned) network and input
+        from ..train.inference import load_model
+
+        target, meta = load_model(args.name)
+        size = size or tuple(meta["input_size"])
         p = profile(target, size, batch_size=args.batch, dtype=dtypes[args.dtype])
-    except InputSizeError as e:
-        raise InputSizeError(f"{e}{_padding_hint(args.name, size, kwargs)}") from None
+    else:
+        model_info(args.name)  # an unknown name fails here, with the closest names
+        if kwargs:
+            with torch.device("meta"):  # built without memory, as profile() does for a name
+                target = create_model(args.name, **kwargs)
+        else:
+            target = args.name
+        try:
+            p = profile(target, size, batch_size=args.batch, dtype=dtypes[args.dtype])
+        except InputSizeError as e:
+            raise InputSizeError(f"{e}{_padding_hint(args.name, size, kwargs)}") from None
     if args.format == "json":
         print(p.to_json())
     elif args.format == "csv":
@@ -123,7 +132,7 @@ def _add_summary(sub: argparse._SubParsersAction) -> None:
         epilog=_COUNT_RULES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("name", help="registered model name (see `cnnlineage list`)")
+    p.add_argument("name", help="registered model name (see `cnnlineage list`) or a checkpoint path")
     p.add_argument("--input", default=None, help="input size CxHxW (default: the model's own)")
     p.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32")

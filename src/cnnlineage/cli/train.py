@@ -24,6 +24,9 @@ _TRAIN_FLAGS = {
     "checkpoint_every": "run.checkpoint_every_steps",
     "finetune": "finetune.checkpoint",
     "finetune_mode": "finetune.mode",
+    "distill": "distill.teacher",
+    "kd_temperature": "distill.temperature",
+    "kd_alpha": "distill.alpha",
 }
 
 
@@ -140,6 +143,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--finetune-mode", choices=["head", "full", "gradual"], default=None)
     p.add_argument(
+        "--distill", default=None, metavar="TEACHER_CKPT", help="knowledge distillation from a teacher"
+    )
+    p.add_argument(
+        "--kd-temperature", type=float, default=None, help="distillation temperature T (default 4)"
+    )
+    p.add_argument(
+        "--kd-alpha", type=float, default=None, help="weight of the soft-target loss (default 0.9)"
+    )
+    p.add_argument(
         "--skip-bad-images", action="store_true", help="skip unreadable image files with a warning"
     )
     p.add_argument(
@@ -155,18 +167,26 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..train.inference import evaluate_checkpoint
 
-    r = deploy.run_eval(args) if deploy.wants_deploy(args) else {}  # .onnx file or --backend
-    r = r or evaluate_checkpoint(
-        args.checkpoint,
-        data=args.data,
-        root=args.data_dir,
-        split=args.split,
-        batch_size=args.batch_size,
-        device=args.device,
-        allow_mismatch=args.allow_mismatch,
-    )
+    if (Path(args.checkpoint) / "quantized.json").is_file():  # an int8 model from `cnnlineage quantize`
+        from ..compress.quantize import evaluate_quantized
+
+        r = evaluate_quantized(args.checkpoint)
+    elif deploy.wants_deploy(args):  # an .onnx file or --backend
+        r = deploy.run_eval(args)
+    else:
+        r = evaluate_checkpoint(
+            args.checkpoint,
+            data=args.data,
+            root=args.data_dir,
+            split=args.split,
+            batch_size=args.batch_size,
+            device=args.device,
+            allow_mismatch=args.allow_mismatch,
+        )
     if r.get("mismatch"):
         print(f"warning: {r['mismatch']}; scored anyway (--allow-mismatch)", file=sys.stderr)
     if args.format == "json":
@@ -204,15 +224,17 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ..train.inference import predict
 
-    results = deploy.run_predict(args) if deploy.wants_deploy(args) else []  # .onnx file or --backend
-    results = results or predict(
-        args.checkpoint,
-        args.images,
-        topk=args.topk,
-        device=args.device,
-        invert=args.invert,
-        show_input=args.show_input,
-    )
+    if deploy.wants_deploy(args):  # an .onnx file or --backend
+        results = deploy.run_predict(args)
+    else:
+        results = predict(
+            args.checkpoint,
+            args.images,
+            topk=args.topk,
+            device=args.device,
+            invert=args.invert,
+            show_input=args.show_input,
+        )
     failed = [r for r in results if "error" in r]
     if args.format == "json":
         print(json.dumps(results, indent=2))

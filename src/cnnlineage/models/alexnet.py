@@ -24,6 +24,7 @@ Three variants share one class, each a row table (``ConvSpec``):
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,11 +87,12 @@ class TowerLRN(nn.Module):
 
     def __init__(self, lrn: nn.Module, towers: int) -> None:
         super().__init__()
-        self.lrn = lrn
+        # one instance per tower: a module called twice in a forward breaks PT2E quantization
+        self.lrns = nn.ModuleList([lrn] + [copy.deepcopy(lrn) for _ in range(towers - 1)])
         self.towers = towers
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.lrn(t) for t in x.chunk(self.towers, dim=1)], dim=1)
+        return torch.cat([f(t) for f, t in zip(self.lrns, x.chunk(self.towers, dim=1))], dim=1)
 
 
 def krizhevsky_lrn(

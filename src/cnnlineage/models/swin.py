@@ -129,7 +129,9 @@ class SwinBlock(nn.Module):
         super().__init__()
         self.norm1 = norm_layer(dim)
         self.attn = WindowAttention(dim, num_heads, window, shift)
+        # one instance per residual branch: a module called twice in a forward breaks PT2E quantization
         self.stochastic_depth = DropPath(drop_path)
+        self.stochastic_depth2 = DropPath(drop_path)
         self.norm2 = norm_layer(dim)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), act_layer(), nn.Dropout(0.0), nn.Linear(hidden, dim),
@@ -137,7 +139,7 @@ class SwinBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.stochastic_depth(self.attn(self.norm1(x)))
-        return x + self.stochastic_depth(self.mlp(self.norm2(x)))
+        return x + self.stochastic_depth2(self.mlp(self.norm2(x)))
 
 
 class PatchMerging(nn.Module):

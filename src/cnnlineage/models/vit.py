@@ -123,11 +123,13 @@ class EncoderBlock(nn.Module):
         for m in (self.mlp[0], self.mlp[3]):
             nn.init.xavier_uniform_(m.weight)
             nn.init.normal_(m.bias, std=1e-6)
+        # one instance per residual branch: a module called twice in a forward breaks PT2E quantization
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop_path(self.dropout(self.self_attention(self.ln_1(x))))
-        return x + self.drop_path(self.mlp(self.ln_2(x)))
+        return x + self.drop_path2(self.mlp(self.ln_2(x)))
 
 
 class Encoder(nn.Module):

@@ -24,6 +24,7 @@ __all__ = [
     "AugmentConfig",
     "ConfigError",
     "DataConfig",
+    "DistillConfig",
     "FinetuneConfig",
     "ModelConfig",
     "OptimConfig",
@@ -139,6 +140,9 @@ class ModelConfig:
         False  # keep activations in NHWC memory layout (faster convolutions on many backends)
     )
     kwargs: dict[str, Any] = field(default_factory=dict)  # further builder keywords, e.g. {pad_input: true}
+    pruned: dict[str, Any] = field(
+        default_factory=dict
+    )  # structure after channel pruning ({} = the builder's own)
 
 
 @dataclass
@@ -226,6 +230,13 @@ class FinetuneConfig:
 
 
 @dataclass
+class DistillConfig:
+    teacher: str = ""  # knowledge distillation from this checkpoint's model ("" = off; Hinton et al. 2015)
+    temperature: float = 4.0  # softmax temperature T of the soft targets (the soft loss is scaled by T²)
+    alpha: float = 0.9  # weight of the soft-target loss; 1 - alpha goes to the hard-label loss
+
+
+@dataclass
 class RunConfig:
     out_dir: str = ""  # run directory ("" = runs/<model>-<data>-<date>-<time>)
     checkpoint_every_steps: int = 0  # also checkpoint every N optimizer steps (0 = only at epoch ends)
@@ -247,6 +258,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # learning-rate schedule
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # transfer learning from a checkpoint
     run: RunConfig = field(default_factory=RunConfig)  # outputs, checkpoints, logging
+    distill: DistillConfig = field(default_factory=DistillConfig)  # soft targets from a trained teacher
     epochs: int = 10  # passes over the training set
     seed: int = 0  # seeds initialisation, data order, augmentation and dropout
     device: str = "auto"  # auto (CUDA if present), cpu, cuda, cuda:N
@@ -565,4 +577,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _at_least(d.max_image_pixels, 1, "data.max_image_pixels")
     if not 0 < r.dist_timeout <= 86400:
         raise ConfigError(f"run.dist_timeout must be in (0, 86400] seconds; got {r.dist_timeout!r}")
+    if cfg.distill.temperature <= 0:
+        raise ConfigError(f"distill.temperature must be > 0; got {cfg.distill.temperature!r}")
+    _prob(cfg.distill.alpha, "distill.alpha")
     return cfg

@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from ..data import EpochSampler, TransformedDataset, build_datasets, build_transforms, make_loader
 from ..data.datasets import DATASET_INFO, BadImageError, ImageFolderDataset
+from ..models._resize import apply_structure
 from ..registry import create_model, list_models
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import AugmentConfig, config_from_dict
@@ -69,6 +70,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple
     cfg = config_from_dict(ckpt["config"])
     name, kwargs = ckpt["model_name"], dict(cfg.model.kwargs)
     model = create_model(name, num_classes=ckpt["num_classes"], in_chans=ckpt["in_chans"], **kwargs)
+    apply_structure(model, cfg.model.pruned)  # channel-pruned by `cnnlineage prune`: rebuild its widths
     state = ckpt["model"]
     own, theirs = _shapes(model.state_dict()), _shapes(state)
     if own != theirs:
@@ -85,6 +87,11 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple
             f"{len(differ)} mis-shaped tensors (first: {first})"
             + (f"; they fit {' or '.join(held)}" if held else "")
             + ". The file was edited or written for another architecture"
+            + (
+                ""
+                if cfg.model.pruned or not differ
+                else ", or channel-pruned without the config.model.pruned that `cnnlineage prune` writes"
+            )  # fmt: skip
         )
     model.load_state_dict(state)
     model.to(device).eval()

@@ -47,6 +47,7 @@ from ..data import (
     make_loader,
 )
 from ..data.transforms import mix_seed, seeded
+from ..models._resize import apply_structure
 from ..registry import create_model, get_builder
 from . import distributed
 from .checkpoint import (
@@ -70,6 +71,7 @@ from .checks import (
     small_models,
 )
 from .config import ConfigError, TrainConfig, config_from_dict, config_to_dict, validate
+from .distill import distillation_loss, load_teacher
 from .engine import autocast, classification_loss, evaluate, input_size_for, pick_device
 from .finetune import head_parameter_names, load_pretrained, set_trainable
 from .metrics import (
@@ -142,6 +144,9 @@ class Trainer:
         self._build_data(train_base, test_base)
         self._check_sizes()
         self._build_optimizer(finetuning=pretrained is not None)
+        self.teacher = None  # knowledge distillation: frozen, outside the optimizer and the checkpoint
+        if cfg.distill.teacher:
+            self.teacher = load_teacher(cfg.distill.teacher, student_meta=self._meta(), device=self.device)
 
         # Run directory: rank 0 creates (a fresh unique name by default), checks and locks it,
         # then tells the others the path or the reason it was refused, so every rank stops alike.
@@ -216,6 +221,7 @@ class Trainer:
         self.model = create_model(
             cfg.model.name, num_classes=self.info.num_classes, in_chans=in_chans, **kwargs
         )
+        apply_structure(self.model, cfg.model.pruned)  # a channel-pruned network (cnnlineage prune)
         init_weights(self.model, cfg.model.init)
         self.finetune_report = load_pretrained(self.model, cfg.finetune.checkpoint) if pretrained else None
         self.size = input_size_for(self.model, d.image_size)
@@ -372,7 +378,7 @@ class Trainer:
         with self.ddp.no_sync() if no_sync else contextlib.nullcontext():
             with autocast(self.device, cfg.amp):
                 out = model(images)
-                loss = self._loss(out, targets)
+                loss = self._loss(out, targets, images)
             value = loss.detach().float().reshape(1).clone()  # a copy: the all-reduce sums it in place
             if self.dist.enabled:  # every rank sees the same (mean) loss, so all stop together
                 value = distributed.all_reduce_sum(value) / self.dist.world_size
@@ -399,9 +405,18 @@ class Trainer:
         self.global_batch += 1
         return {"loss": float(value), "acc": 100.0 * self.sums["correct"] / max(1.0, self.sums["seen"])}
 
-    def _loss(self, out: torch.Tensor | tuple[torch.Tensor, ...], targets: torch.Tensor) -> torch.Tensor:
+    def _loss(
+        self, out: torch.Tensor | tuple[torch.Tensor, ...], targets: torch.Tensor, images: torch.Tensor
+    ) -> torch.Tensor:
         weight = getattr(self.model, "aux_loss_weight", 0.3)
-        return classification_loss(out, targets, aux_weight=weight, label_smoothing=self.cfg.label_smoothing)
+        loss = classification_loss(out, targets, aux_weight=weight, label_smoothing=self.cfg.label_smoothing)
+        if self.teacher is not None:
+            with torch.no_grad():
+                soft = self.teacher(images)
+            d = self.cfg.distill
+            logits = out[0] if isinstance(out, (tuple, list)) else out
+            loss = distillation_loss(logits, soft, loss, temperature=d.temperature, alpha=d.alpha)
+        return loss
 
     def _optimizer_step(self) -> None:
         cfg = self.cfg
@@ -714,7 +729,9 @@ class Trainer:
 def _changed(values: dict[str, Any], defaults: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     out = []
     for k, v in values.items():
-        if isinstance(v, dict) and k != "kwargs":
+        if k == "pruned" and v:  # a channel-pruned network: its structure is long, say how much changed
+            out.append((f"{prefix}{k}", f"<{len(v.get('tensors', {}))} resized tensors>"))
+        elif isinstance(v, dict) and k not in ("kwargs", "pruned"):
             out += _changed(v, defaults.get(k, {}), f"{prefix}{k}.")
         elif v != defaults.get(k):
             out.append((f"{prefix}{k}", v))

@@ -1,0 +1,366 @@
+"""Post-training static int8 quantization of a trained checkpoint, two ways.
+
+``pt2e`` — the current PyTorch path: ``torch.export`` captures the network as an ATen graph,
+torchao's PT2E (``prepare_pt2e`` → calibrate → ``convert_pt2e``) inserts quantize/dequantize
+pairs where ``X86InductorQuantizer`` has an int8 pattern (conv, linear, their fused ReLU,
+pooling and additions between quantized tensors; weights symmetric per output channel,
+activations asymmetric per tensor, uint8), and inductor with ``freezing`` fuses each
+dequantize → op → quantize into one int8 kernel (oneDNN) when the program is compiled.
+``torch.ao.quantization`` (eager/FX) is deprecated and not used.
+
+``onnxruntime`` — the model exported to ONNX (``torch.onnx.export``) and quantized by ONNX
+Runtime's ``quantize_static`` in QDQ format (per-channel weights with ``per_channel``),
+calibrated with min/max on the same batches.
+
+Both calibrate on N batches of the run's own training split (test-time transform) and are
+scored on the held-out split. The artifact is a directory: ``quantized.json`` (the source
+checkpoint's metadata, the method, the files) with ``model.int8.pt2`` (a serialized
+``torch.export`` program) or ``model.int8.onnx``; ``cnnlineage eval DIR`` evaluates it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ..common import atomic_path, atomic_write_bytes, atomic_write_text
+from ._data import CheckpointData, load_checkpoint_data
+
+__all__ = [
+    "FORMAT",
+    "METHODS",
+    "QuantizedModel",
+    "evaluate_quantized",
+    "float_layers_pt2e",
+    "load_quantized",
+    "quantize_onnxruntime",
+    "quantize_pt2e",
+]
+
+FORMAT = "cnnlineage-quantized-v1"
+METHODS = ("pt2e", "onnxruntime")
+COMPUTE_OPS = ("conv2d", "linear", "matmul", "bmm", "addmm", "mm")
+
+
+def _batch_dim() -> dict[int, Any]:
+    return {0: torch.export.Dim("batch", min=1, max=4096)}
+
+
+def _failing_module(model: nn.Module, example: torch.Tensor) -> tuple[str, str]:
+    """Return (module path, error) of the deepest submodule that torch.export cannot capture."""
+    inputs: dict[str, tuple] = {}
+    handles = [
+        m.register_forward_hook(lambda mod, args, out, n=n: None if n in inputs else inputs.update({n: args}))
+        for n, m in model.named_modules()
+        if n
+    ]
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for h in handles:
+            h.remove()
+    for name in sorted(inputs, key=lambda n: -n.count(".")):
+        try:
+            torch.export.export(model.get_submodule(name), inputs[name])
+        except Exception as e:  # noqa: BLE001 - the exporter raises many kinds
+            return name, str(e).strip().splitlines()[0]
+    return "", ""
+
+
+def export_model(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
+    """Return ``model`` captured by torch.export (dynamic batch); ValueError naming the module that cannot be."""
+    model.eval()
+    try:
+        return torch.export.export(model, (example,), dynamic_shapes=(_batch_dim(),)).module()
+    except Exception as e:  # noqa: BLE001
+        name = getattr(model, "model_name", type(model).__name__)
+        where, why = _failing_module(model, example)
+        first = why or (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(
+            f"{name} cannot be captured by torch.export for PT2E quantization"
+            f"{f' (module {where!r})' if where else ''}: {first}; try --method onnxruntime"
+        ) from None
+
+
+def _drop_unused(gm: torch.fx.GraphModule) -> None:
+    """Delete parameters and buffers the converted graph no longer reads (the float weights)."""
+    used = {n.target for n in gm.graph.nodes if n.op == "get_attr"}
+    for name, _ in list(gm.named_parameters()) + list(gm.named_buffers()):
+        if name not in used and not any(u.startswith(name + ".") for u in used):
+            owner, _, attr = name.rpartition(".")
+            mod = gm.get_submodule(owner) if owner else gm
+            delattr(mod, attr)
+
+
+def float_layers_pt2e(gm: torch.fx.GraphModule) -> list[dict[str, str]]:
+    """Return [{"layer", "op", "why"}] for the conv/linear/matmul nodes of a converted graph that stayed in float."""
+    out = []
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or not any(op in str(node.target) for op in COMPUTE_OPS):
+            continue
+        producers = [a for a in node.args[:2] if isinstance(a, torch.fx.Node)]
+        quantized = all("dequantize" in str(a.target) for a in producers)
+        if not quantized:
+            stack = node.meta.get("nn_module_stack") or {}
+            layer = next(reversed(stack.values()))[0] if stack else node.name
+            out.append(
+                {
+                    "layer": layer,
+                    "op": str(node.target).split(".")[-2] if "." in str(node.target) else str(node.target),
+                    "why": "X86InductorQuantizer has no int8 pattern for this op here (its input or weight "
+                    "is not quantized), so it runs in fp32 between dequantize and quantize",
+                }
+            )
+    return out
+
+
+def float_ops(gm: torch.fx.GraphModule) -> dict[str, int]:
+    """Return {op: count} of the ops that compute in fp32: none of their inputs is int8 (a dequantize) or an int8 op's output."""
+    skip = ("quantize", "dequantize", "getitem", "_guards", "sym_size")
+
+    def is_dq(n: Any) -> bool:
+        return isinstance(n, torch.fx.Node) and "dequantize" in str(n.target)
+
+    def is_int8_op(n: Any) -> bool:
+        return isinstance(n, torch.fx.Node) and any(is_dq(a) for a in n.all_input_nodes)
+
+    c: Counter[str] = Counter()
+    for node in gm.graph.nodes:
+        t = str(node.target)
+        if node.op != "call_function" or any(s in t for s in skip):
+            continue
+        if any(is_dq(a) or is_int8_op(a) for a in node.all_input_nodes):
+            continue  # int8 (or fused into the int8 op before it, like conv+relu)
+        if node.users and all("quantize_per_tensor" in str(u.target) for u in node.users):
+            continue  # float work that feeds the first quantize (e.g. padding of the input)
+        c[t.replace("aten.", "").replace(".default", "")] += 1
+    return dict(c)
+
+
+def _calibrate(
+    fn: Callable[[torch.Tensor], Any], batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+) -> int:
+    n = 0
+    with torch.no_grad():
+        for x, _ in batches:
+            fn(x)
+            n += len(x)
+    if not n:
+        raise ValueError("the calibration set is empty: the checkpoint's training split has no images")
+    return n
+
+
+def quantize_pt2e(
+    model: nn.Module, *, example: torch.Tensor, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+) -> tuple[torch.fx.GraphModule, dict[str, Any]]:
+    """Return (the int8 program from PT2E with X86InductorQuantizer, {"calibration_images", "float_layers", ...})."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
+
+    gm = export_model(model, example)
+    quantizer = xiq.X86InductorQuantizer()
+    quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+    prepared = prepare_pt2e(gm, quantizer)
+    n = _calibrate(prepared, batches)
+    converted = convert_pt2e(prepared)
+    _drop_unused(converted)
+    info = {
+        "calibration_images": n,
+        "weight_bytes": sum(t.numel() * t.element_size() for t in converted.state_dict().values()),
+        "fp32_weight_bytes": sum(t.numel() * t.element_size() for t in model.state_dict().values()),
+        "float_layers": float_layers_pt2e(converted),
+        "float_ops": float_ops(converted),
+    }
+    return converted, info
+
+
+def save_pt2(gm: torch.fx.GraphModule | nn.Module, example: torch.Tensor, path: str | Path) -> Path:
+    """Write ``gm`` as a torch.export program (dynamic batch) to ``path`` atomically; return the path.
+
+    Per-node debugging metadata (source stack traces, provenance) is dropped: it is a fifth
+    of the file and inference does not read it.
+    """
+    ep = torch.export.export(gm, (example,), dynamic_shapes=(_batch_dim(),))
+    for node in ep.graph.nodes:
+        for key in ("stack_trace", "source_fn_stack", "torch_fn", "from_node", "seq_nr"):
+            node.meta.pop(key, None)
+    buf = io.BytesIO()
+    torch.export.save(ep, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path) -> Path:
+    """Write ``model`` as one self-contained ONNX file (input "input", dynamic batch) atomically; return the path."""
+    model.eval()
+    with atomic_path(path) as tmp, contextlib.redirect_stdout(io.StringIO()):
+        prog = torch.onnx.export(
+            model, (example,), input_names=["input"], output_names=["logits"],
+            dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, optimize=True,
+        )  # fmt: skip
+        prog.save(str(tmp), external_data=False)
+    return Path(path)
+
+
+def quantize_onnxruntime(
+    fp32_onnx: str | Path,
+    out: str | Path,
+    *,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    per_channel: bool = True,
+) -> dict[str, Any]:
+    """Write ONNX Runtime's static QDQ int8 model of ``fp32_onnx`` to ``out``; return {"calibration_images", "float_layers"}."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    feeds = [{"input": x.numpy()} for x, _ in batches]
+    if not feeds:
+        raise ValueError("the calibration set is empty: the checkpoint's training split has no images")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter(feeds)
+
+        def get_next(self) -> dict | None:
+            return next(self.it, None)
+
+    with atomic_path(out) as tmp:
+        quantize_static(
+            str(fp32_onnx), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        )  # fmt: skip
+    graph = onnx.load(str(out)).graph
+    made_by = {o: n for n in graph.node for o in n.output}
+    floats = []
+    for n in graph.node:
+        if n.op_type in ("Conv", "Gemm", "MatMul", "ConvTranspose"):
+            src = [made_by.get(i) for i in n.input[:2]]
+            if not all(s is not None and s.op_type == "DequantizeLinear" for s in src):
+                floats.append({"layer": n.name, "op": n.op_type, "why": "ONNX Runtime left it unquantized"})
+    from onnx import numpy_helper
+
+    def weight_bytes(g) -> int:
+        return sum(numpy_helper.to_array(t).nbytes for t in g.initializer)
+
+    return {
+        "calibration_images": sum(len(f["input"]) for f in feeds),
+        "weight_bytes": weight_bytes(graph),
+        "fp32_weight_bytes": weight_bytes(onnx.load(str(fp32_onnx)).graph),
+        "float_layers": floats,
+    }
+
+
+class QuantizedModel:
+    """A quantized artifact loaded for inference: call it on a (B, C, H, W) batch; ``meta`` as a checkpoint's."""
+
+    def __init__(self, directory: str | Path, *, compile: bool = True, threads: int = 0) -> None:
+        self.dir = Path(directory)
+        info_path = self.dir / "quantized.json"
+        if not info_path.is_file():
+            raise ValueError(
+                f"{self.dir} is not a quantized model directory (no quantized.json); make one with `cnnlineage quantize`"
+            )
+        self.info = json.loads(info_path.read_text())
+        if self.info.get("format") != FORMAT:
+            raise ValueError(f"{info_path} has format {self.info.get('format')!r}; expected {FORMAT!r}")
+        self.meta = self.info["meta"]
+        self.method = self.info["method"]
+        path = self.dir / self.info["file"]
+        if self.method == "pt2e":
+            import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401  registers quantized_decomposed ops
+
+            gm = torch.export.load(str(path)).module()
+            self.fn = _compile(gm) if compile else gm
+        else:
+            import onnxruntime as ort
+
+            so = ort.SessionOptions()
+            if threads:
+                so.intra_op_num_threads = threads
+            sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            self.fn = lambda x: torch.from_numpy(sess.run(None, {"input": x.numpy()})[0])
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.fn(x)
+
+
+def _compile(gm: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Return ``gm`` compiled by inductor with freezing (constant weights folded into int8 oneDNN kernels)."""
+    import torch._inductor.config as inductor_config
+
+    compiled = torch.compile(gm)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with inductor_config.patch(freezing=True), torch.no_grad():
+            return compiled(x)
+
+    return run
+
+
+def load_quantized(directory: str | Path, *, compile: bool = True, threads: int = 0) -> QuantizedModel:
+    """Return the quantized model saved in ``directory`` by :func:`quantize_checkpoint` (``threads``: ONNX Runtime's)."""
+    return QuantizedModel(directory, compile=compile, threads=threads)
+
+
+def evaluate_quantized(directory: str | Path, *, compile: bool = True) -> dict[str, Any]:
+    """Return held-out loss, top-1, top-5, per-class accuracy of the quantized model in ``directory``."""
+    q = load_quantized(directory, compile=compile)
+    data = load_checkpoint_data(q.info["checkpoint"])
+    out = data.evaluate(q)
+    out.update(model=f"{q.meta['model_name']} (int8, {q.method})", dataset=data.meta["config"]["data"]["name"],
+               split="test", classes=list(data.meta.get("classes") or []))  # fmt: skip
+    return out
+
+
+def quantize_checkpoint(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    method: str = "pt2e",
+    calib_batches: int = 10,
+    batch_size: int = 32,
+    per_channel: bool = True,
+    data: CheckpointData | None = None,
+) -> dict[str, Any]:
+    """Return the quantization record after writing ``out``/quantized.json and the int8 model file."""
+    if method not in METHODS:
+        raise ValueError(f"--method must be one of {', '.join(METHODS)}; got {method!r}")
+    if calib_batches < 1:
+        raise ValueError(f"--calib-batches must be at least 1; got {calib_batches}")
+    data = data or load_checkpoint_data(checkpoint)
+    out = Path(out)
+    example = data.example(2)
+    if len(data.train) == 0:
+        raise ValueError(f"the calibration set is empty: {checkpoint}'s training split has no images")
+    batches = list(data.batches(calib_batches, batch_size=batch_size))
+    if method == "pt2e":
+        gm, info = quantize_pt2e(data.model, example=example, batches=batches)
+        file = "model.int8.pt2"
+        out.mkdir(parents=True, exist_ok=True)
+        save_pt2(gm, example, out / file)
+    else:
+        file = "model.int8.onnx"
+        out.mkdir(parents=True, exist_ok=True)
+        fp32 = export_onnx(data.model, example, out / "model.fp32.onnx")
+        info = quantize_onnxruntime(fp32, out / file, batches=batches, per_channel=per_channel)
+    record = {
+        "format": FORMAT,
+        "method": method,
+        "checkpoint": str(Path(checkpoint).resolve()),
+        "file": file,
+        "per_channel": True if method == "pt2e" else per_channel,
+        "calib_batches": calib_batches,
+        **info,
+        "meta": data.base_checkpoint(),
+    }
+    atomic_write_text(out / "quantized.json", json.dumps(record, indent=2) + "\n")
+    return record
