@@ -1,6 +1,12 @@
-"""cnnlineage: the history of convolutional networks, runnable and measurable."""
+"""cnnlineage: the history of convolutional networks, runnable and measurable.
 
-from .registry import ModelCard, create_model, list_families, list_models, model_info, register_model
+The registry's functions are imported on first use (PEP 562), so that importing the
+package is instant and a Ctrl-C while the command line starts up ends quietly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -13,3 +19,17 @@ __all__ = [
     "register_model",
     "__version__",
 ]
+
+_FROM_REGISTRY = frozenset(__all__) - {"__version__"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_REGISTRY:
+        from . import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module 'cnnlineage' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _FROM_REGISTRY)
