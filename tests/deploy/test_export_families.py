@@ -21,6 +21,7 @@ FAMILIES = [
     "alexnet_original", "convnext_tiny", "densenet_bc_100_12", "efficientnet_b0", "googlenet", "highway_mlp",
     "lenet5", "perceptron", "mobilenet_v1_0.5", "nin", "preact_resnet164", "regnet_y_400mf", "resnet18",
     "plain20", "shufflenet_v2_x0_5", "vgg11", "vit_tiny_patch4_32", "xception", "darts", "anynet",
+    "inception_v4", "squeezenet1_1", "mnasnet0_5", "deit_tiny_distilled", "mobilevit_xs", "swin_t",
 ]  # fmt: skip
 
 
@@ -37,9 +38,18 @@ def test_the_list_has_one_model_per_family():
     assert sorted(model_info(n).family for n in FAMILIES) == sorted(list_families())
 
 
-@pytest.mark.parametrize(
-    "name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in FAMILIES]
-)
+# Known not to convert to ONNX (the reason is on the card); strict, so a fix is noticed.
+NO_ONNX = {"swin_t": "the dynamo exporter's ONNX conversion step fails for Swin's shifted windows"}
+
+
+def _param(name: str):  # noqa: ANN202
+    marks = [] if name in FAST else [pytest.mark.slow]
+    if name in NO_ONNX:
+        marks.append(pytest.mark.xfail(reason=NO_ONNX[name], raises=ValueError, strict=True))
+    return pytest.param(name, marks=marks)
+
+
+@pytest.mark.parametrize("name", [_param(n) for n in FAMILIES])
 def test_onnx_runtime_matches_pytorch(name, tmp_path):
     model, meta = load_source(name, num_classes=10)
     meta["input_size"] = smallest_input(model)

@@ -271,7 +271,9 @@ def _card(name: str) -> dict:
         ref_top1_source=f"Liu et al. 2021, Table 1(a): Swin-{name[-1].upper()} at 224x224, ImageNet-1K training",
         torchvision=name,
         notes=f"C = {c}, depths {depths}, heads {heads}, window 7, stochastic depth {dp}. Inputs that are not "
-        "multiples of the window are padded per stage, as torchvision does.",
+        "multiples of the window are padded per stage, as torchvision does. `cnnlineage export --format onnx` "
+        "fails in the ONNX conversion step (torch 2.14, onnxscript 0.7); `--format exported-program` and "
+        "`torchscript` export and verify exactly.",
         default_kwargs=dict(embed_dim=c, depths=depths, num_heads=heads, drop_path_rate=dp),
     )
 
