@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Experiment, Unit, by_condition, recipe, seeds_of, verdict_from_seeds
-from .report import fmt_ms, mean_spread, new_figure, plot_band, save
+from .report import fmt_ms, new_figure, plot_band, save
 
 NORMS = ("none", "bn")
 
@@ -128,10 +128,6 @@ def table(results: dict[str, Any]) -> str:
             cells += [acc, fmt_ms(st, 0) + (f" ({never} never)" if never else "")]
         rows.append(f"| {lr:g} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
-
-
-def _m(values) -> float:  # noqa: ANN001
-    return mean_spread(list(values))[0]
 
 
 def headline(results: dict[str, Any]) -> str:

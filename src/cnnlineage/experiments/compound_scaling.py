@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .base import Experiment, Unit, by_condition, recipe, seeds_of, verdict_from_seeds
-from .report import fmt_ms, mean_spread, new_figure, save
+from .report import fmt_ms, new_figure, save
+from .report import mean_of as _m
 
 METHODS = ("compound", "depth", "width", "resolution")
 
@@ -139,10 +140,6 @@ def table(results: dict[str, Any]) -> str:
             f"{x['params']:,} | {fmt_ms([d[s]['test_top1'] for s in seeds], 1, '%')} |"
         )
     return "\n".join(rows)
-
-
-def _m(values) -> float:  # noqa: ANN001
-    return mean_spread(list(values))[0]
 
 
 def headline(results: dict[str, Any]) -> str:

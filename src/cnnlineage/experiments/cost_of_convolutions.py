@@ -20,7 +20,8 @@ import torch
 import torch.nn as nn
 
 from .base import Experiment, Unit, by_condition, seeds_of, verdict_from_seeds
-from .report import fmt_ms, mean_spread, new_figure, save
+from .report import fmt_ms, new_figure, save
+from .report import mean_of as _m
 
 DESIGNS = ("standard", "bottleneck", "depthwise_separable", "grouped")
 LABELS = {
@@ -145,10 +146,6 @@ def table(results: dict[str, Any]) -> str:
             f"{fmt_ms([c[s]['median_ms'][d] for s in seeds], 2)} | {fmt_ms([c[s]['time_ratio'][d] for s in seeds], 2)}x |"
         )
     return "\n".join(rows)
-
-
-def _m(values) -> float:  # noqa: ANN001
-    return mean_spread(list(values))[0]
 
 
 def headline(results: dict[str, Any]) -> str:

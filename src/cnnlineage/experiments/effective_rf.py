@@ -21,7 +21,8 @@ import torch
 import torch.nn as nn
 
 from .base import Experiment, Unit, by_condition, load_trained, recipe, seeds_of, verdict_from_seeds
-from .report import fmt_ms, mean_spread, new_figure, save
+from .report import fmt_ms, new_figure, save
+from .report import mean_of as _m
 
 
 def gradient_map(model: nn.Module, *, size: int, batch: int, seed: int) -> torch.Tensor:
@@ -182,10 +183,6 @@ def table(results: dict[str, Any]) -> str:
             f"{fmt_ms([d[s]['trained_erf'] for s in seeds], 1)} | {fmt_ms([d[s]['test_top1'] for s in seeds], 1, '%')} |"
         )
     return "\n".join(rows)
-
-
-def _m(values) -> float:  # noqa: ANN001
-    return mean_spread(list(values))[0]
 
 
 def headline(results: dict[str, Any]) -> str:

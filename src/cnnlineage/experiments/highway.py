@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .base import Experiment, Unit, by_condition, recipe, seeds_of, verdict_from_seeds
-from .report import fmt_ms, mean_spread, new_figure, plot_band, save
+from .report import fmt_ms, new_figure, plot_band, save
+from .report import mean_of as _m
 
 KINDS = ("plain_mlp", "highway_mlp")
 
@@ -93,10 +94,6 @@ def table(results: dict[str, Any]) -> str:
             ]
         rows.append(f"| {d} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
-
-
-def _m(values) -> float:  # noqa: ANN001
-    return mean_spread(list(values))[0]
 
 
 def headline(results: dict[str, Any]) -> str:

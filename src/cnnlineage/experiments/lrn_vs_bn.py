@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .base import Experiment, Unit, by_condition, recipe, seeds_of, verdict_from_seeds
-from .report import fmt_ms, mean_spread, new_figure, plot_band, save
+from .report import fmt_ms, new_figure, plot_band, save
+from .report import mean_of as _m
 
 NORMS = ("none", "lrn", "bn")
 LABELS = {"none": "no normalisation", "lrn": "LRN (AlexNet)", "bn": "BatchNorm"}
@@ -79,10 +80,6 @@ def table(results: dict[str, Any]) -> str:
             f"{fmt_ms([c[n][s]['train_loss'][-1] for s in seeds], 3)} |"
         )
     return "\n".join(rows)
-
-
-def _m(values) -> float:  # noqa: ANN001
-    return mean_spread(list(values))[0]
 
 
 def headline(results: dict[str, Any]) -> str:

@@ -25,7 +25,8 @@ from .base import (
     split_tensors,
     verdict_from_seeds,
 )
-from .report import fmt_ms, mean_spread, new_figure, plot_band, save
+from .report import fmt_ms, new_figure, plot_band, save
+from .report import mean_of as _m
 
 CONDITIONS = ("none", "dropout", "augmentation", "both")
 
@@ -106,10 +107,6 @@ def table(results: dict[str, Any]) -> str:
 
 
 _AUG = {"affine_degrees": 15.0, "affine_translate": 0.1, "affine_scale": 0.1}
-
-
-def _m(values) -> float:  # noqa: ANN001
-    return mean_spread(list(values))[0]
 
 
 def headline(results: dict[str, Any]) -> str:

@@ -21,6 +21,11 @@ def mean_spread(values: Sequence[float | None]) -> tuple[float, float]:
     return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
+def mean_of(values: Sequence[float | None]) -> float:
+    """Return the mean of the finite values (NaN for none)."""
+    return mean_spread(list(values))[0]
+
+
 def fmt_ms(values: Sequence[float | None], digits: int = 2, unit: str = "") -> str:
     """Return 'mean ± std' of the values (just the value for one seed), e.g. '97.20 ± 0.31%'."""
     m, s = mean_spread(values)

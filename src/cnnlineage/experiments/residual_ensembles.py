@@ -28,7 +28,8 @@ from .base import (
     split_tensors,
     verdict_from_seeds,
 )
-from .report import fmt_ms, mean_spread, new_figure, save
+from .report import fmt_ms, new_figure, save
+from .report import mean_of as _m
 
 
 class _Deleted(nn.Module):
@@ -179,10 +180,6 @@ def table(results: dict[str, Any]) -> str:
             f"{fmt_ms([_mean_drop(d[s]) for s in seeds], 1)} | {fmt_ms(worst, 1)} |"
         )
     return "\n".join(rows)
-
-
-def _m(values) -> float:  # noqa: ANN001
-    return mean_spread(list(values))[0]
 
 
 def headline(results: dict[str, Any]) -> str:

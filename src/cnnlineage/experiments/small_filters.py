@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .base import Experiment, Unit, by_condition, recipe, seeds_of, verdict_from_seeds
-from .report import fmt_ms, mean_spread, new_figure, save
+from .report import fmt_ms, new_figure, save
+from .report import mean_of as _m
 
 
 def _conditions(b: dict[str, Any]) -> list[tuple[str, int, str]]:
@@ -116,10 +117,6 @@ def table(results: dict[str, Any]) -> str:
             f"{fmt_ms([d[s]['test_top1'] for s in seeds], 1, '%')} |"
         )
     return "\n".join(rows)
-
-
-def _m(values) -> float:  # noqa: ANN001
-    return mean_spread(list(values))[0]
 
 
 def headline(results: dict[str, Any]) -> str:

@@ -27,7 +27,8 @@ from .base import (
     split_tensors,
     verdict_from_seeds,
 )
-from .report import fmt_ms, mean_spread, new_figure, plot_band, save
+from .report import fmt_ms, new_figure, plot_band, save
+from .report import mean_of as _m
 
 MODELS = {"lenet5": ("lenet5", {"pad_input": True}), "mlp": ("mlp", {"hidden": [77]})}
 
@@ -118,10 +119,6 @@ def table(results: dict[str, Any]) -> str:
         cells = [fmt_ms([c[m][s]["accuracy_by_shift"][k] for s in seeds], 1, "%") for k in ks]
         rows.append(f"| {m} | {c[m][seeds[0]]['params']:,} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
-
-
-def _m(values) -> float:  # noqa: ANN001
-    return mean_spread(list(values))[0]
 
 
 def headline(results: dict[str, Any]) -> str:

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 from .base import Experiment, Unit, by_condition, seeds_of, verdict_from_seeds
-from .report import fmt_ms, mean_spread, new_figure, plot_band, save
+from .report import fmt_ms, new_figure, plot_band, save
+from .report import mean_of as _m
 
 X = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 Y = torch.tensor([0, 1, 1, 0])
@@ -149,10 +150,6 @@ def table(results: dict[str, Any]) -> str:
             f"| MLP | {fmt_ms(m, 1, '%')} | - |",
         ]
     )
-
-
-def _m(values) -> float:  # noqa: ANN001
-    return mean_spread(list(values))[0]
 
 
 def headline(results: dict[str, Any]) -> str:
