@@ -25,6 +25,8 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "DistillConfig",
+    "SSLConfig",
+    "SemiConfig",
     "FinetuneConfig",
     "ModelConfig",
     "OptimConfig",
@@ -237,6 +239,36 @@ class DistillConfig:
 
 
 @dataclass
+class SSLConfig:
+    method: str = "none"  # self-supervised pre-training (cnnlineage pretrain): simclr, moco, byol, dino, mae
+    proj_dim: int = 128  # output size of the projection head (SimCLR/MoCo/BYOL); DINO's prototypes: out_dim
+    hidden_dim: int = 512  # hidden size of the projection / prediction heads
+    out_dim: int = 1024  # DINO: number of prototypes (the head's output size)
+    temperature: float = 0.1  # SimCLR/MoCo: NT-Xent / InfoNCE temperature; DINO: teacher temperature is teacher_temp
+    teacher_temp: float = 0.04  # DINO: sharpening temperature of the teacher (the student uses 0.1)
+    center_momentum: float = 0.9  # DINO: momentum of the teacher's output centre
+    momentum: float = 0.99  # MoCo/BYOL/DINO: EMA momentum of the key / target / teacher network (cosine to 1)
+    queue_size: int = 4096  # MoCo: number of negative keys kept in the queue
+    local_crops: int = 4  # DINO: number of small local crops besides the two global ones
+    mask_ratio: float = 0.75  # MAE: fraction of patches masked (He et al. 2022 use 0.75)
+    decoder_dim: int = 128  # MAE: width of the light decoder
+    decoder_depth: int = 2  # MAE: transformer blocks in the decoder
+    probe_every: int = 1  # evaluate a k-NN probe on the held-out split every N epochs (0 = only at the end)
+    knn_k: int = 20  # neighbours of the weighted k-NN probe (Wu et al. 2018)
+
+
+@dataclass
+class SemiConfig:
+    method: str = "none"  # semi-supervised training: fixmatch, pseudo-label, mean-teacher ("none" = off)
+    labels_per_class: int = 0  # labelled images kept per class; the rest of the training split is unlabelled
+    unlabelled_ratio: int = 7  # unlabelled images per labelled image in each step (FixMatch's mu)
+    threshold: float = 0.95  # FixMatch/pseudo-label: confidence needed to use a pseudo-label
+    weight: float = 1.0  # weight of the unlabelled loss (FixMatch's lambda_u; mean teacher's max consistency weight)
+    rampup_epochs: float = 5.0  # pseudo-label/mean-teacher: epochs over which the unlabelled weight ramps up
+    ema_decay: float = 0.999  # mean teacher: EMA decay of the teacher's weights
+
+
+@dataclass
 class RunConfig:
     out_dir: str = ""  # run directory ("" = runs/<model>-<data>-<date>-<time>)
     checkpoint_every_steps: int = 0  # also checkpoint every N optimizer steps (0 = only at epoch ends)
@@ -259,6 +291,8 @@ class TrainConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # transfer learning from a checkpoint
     run: RunConfig = field(default_factory=RunConfig)  # outputs, checkpoints, logging
     distill: DistillConfig = field(default_factory=DistillConfig)  # soft targets from a trained teacher
+    ssl: SSLConfig = field(default_factory=SSLConfig)  # self-supervised pre-training (cnnlineage pretrain)
+    semi: SemiConfig = field(default_factory=SemiConfig)  # semi-supervised training with few labels
     epochs: int = 10  # passes over the training set
     seed: int = 0  # seeds initialisation, data order, augmentation and dropout
     device: str = "auto"  # auto (CUDA if present), cpu, cuda, cuda:N
