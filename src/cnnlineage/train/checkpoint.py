@@ -32,9 +32,12 @@ import numpy as np
 import torch
 
 __all__ = [
+    "BACKBONE_PREFIX",
     "CheckpointError",
     "RunDirError",
+    "backbone_state",
     "capture_rng",
+    "is_pretraining_checkpoint",
     "load_checkpoint",
     "new_run_dir",
     "prepare_run_dir",
@@ -385,3 +388,25 @@ def release_lock(run_dir: str | Path) -> None:
         lock.unlink(missing_ok=True)  # while still holding it: a waiter that opened this file sees it vanish
     finally:
         os.close(fd)
+
+
+# ---------------------------------------------------------------------------- pre-training checkpoints
+# `cnnlineage pretrain` writes a normal trainer checkpoint whose "model" state holds the registered
+# network under this prefix (beside the method's heads and momentum encoders) and whose "ssl"
+# entry names the method; eval, predict, probe and `train --init` read the network through
+# backbone_state().
+BACKBONE_PREFIX = "backbone."
+
+
+def is_pretraining_checkpoint(ckpt: dict[str, Any]) -> bool:
+    """Return True if ``ckpt`` was written by ``cnnlineage pretrain``."""
+    return isinstance(ckpt.get("ssl"), dict)
+
+
+def backbone_state(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """Return the registered network's state_dict from a train or pretrain checkpoint."""
+    state = ckpt["model"]
+    if not is_pretraining_checkpoint(ckpt):
+        return dict(state)
+    n = len(BACKBONE_PREFIX)
+    return {k[n:]: v for k, v in state.items() if k.startswith(BACKBONE_PREFIX)}
