@@ -12,7 +12,7 @@ def test_list_prints_table(capsys):
 def test_list_json_and_pattern(capsys):
     assert main(["list", "lenet*", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == ["lenet5", "lenet5_modern"]
+    assert [r["name"] for r in rows] == ["lenet1", "lenet4", "lenet5", "lenet5_modern"]
 
 
 def test_info(capsys):

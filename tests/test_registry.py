@@ -8,7 +8,7 @@ from cnnlineage.registry import ModelCard, register_model
 def test_list_models_pattern_and_order():
     names = cnnlineage.list_models()
     assert "lenet5" in names
-    assert cnnlineage.list_models("lenet*") == ["lenet5", "lenet5_modern"]
+    assert cnnlineage.list_models("lenet*") == ["lenet1", "lenet4", "lenet5", "lenet5_modern"]
     assert cnnlineage.list_models("no_such_*") == []
     years = [cnnlineage.model_info(n).year for n in names]
     assert years == sorted(years), "list_models is in lineage (year) order"
@@ -104,7 +104,7 @@ def test_unknown_argument_is_named_once():
 
 def test_names_and_families_ignore_case():
     assert cnnlineage.create_model("LeNet5").model_name == "lenet5"
-    assert cnnlineage.list_models("LENET*") == ["lenet5", "lenet5_modern"]
+    assert cnnlineage.list_models("LENET*") == ["lenet1", "lenet4", "lenet5", "lenet5_modern"]
     assert cnnlineage.list_models(family="VGG")[0] == "vgg11"
     with pytest.raises(ValueError, match="no model family 'resnett'; did you mean resnet"):
         cnnlineage.list_models(family="resnett")

@@ -78,7 +78,7 @@ def test_compare_refuses_empty_patterns_and_files_and_dedupes(tmp_path, capsys):
     assert "no registered model matches the pattern 'nomatch*'" in capsys.readouterr().err
     assert main(["compare", "lenet5", "LeNet5", "lenet*", "--quiet"]) == 0
     out, err = capsys.readouterr()
-    assert [ln.split()[0] for ln in out.splitlines()[2:]] == ["lenet5", "lenet5_modern"]
+    assert [ln.split()[0] for ln in out.splitlines()[2:]] == ["lenet5", "lenet1", "lenet4", "lenet5_modern"]
     assert "2 repeated name(s) compared once" in err
     existing = tmp_path / "table.txt"
     existing.write_text("keep")
