@@ -23,10 +23,13 @@ _TRAIN_FLAGS = {
     "workers": "data.num_workers",
     "checkpoint_every": "run.checkpoint_every_steps",
     "finetune": "finetune.checkpoint",
+    "init": "finetune.checkpoint",
     "finetune_mode": "finetune.mode",
     "distill": "distill.teacher",
     "kd_temperature": "distill.temperature",
     "kd_alpha": "distill.alpha",
+    "semi": "semi.method",
+    "labels_per_class": "semi.labels_per_class",
 }
 
 
@@ -42,6 +45,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if args.nproc < 1:
         raise ValueError(f"--nproc must be at least 1 (the number of processes); got {args.nproc}")
+    if args.init is not None and args.finetune is not None:
+        raise ValueError(
+            f"--init {args.init} and --finetune {args.finetune} both name the starting weights; give one "
+            "(--init is --finetune, for pre-training checkpoints too)"
+        )
     overrides = [
         f"{key}={json.dumps(getattr(args, dest))}"
         for dest, key in _TRAIN_FLAGS.items()
@@ -141,7 +149,32 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         metavar="CHECKPOINT",
         help="start from a checkpoint's weights with a new head",
     )
-    p.add_argument("--finetune-mode", choices=["head", "full", "gradual"], default=None)
+    p.add_argument(
+        "--init",
+        default=None,
+        metavar="CHECKPOINT",
+        help="start from a pre-trained backbone (`cnnlineage pretrain` or train checkpoint) with a new head; "
+        "same as --finetune",
+    )
+    p.add_argument(
+        "--finetune-mode",
+        choices=["head", "full", "gradual"],
+        default=None,
+        help="with --finetune/--init: head (a linear classifier on frozen features), full, or gradual unfreezing",
+    )
+    p.add_argument(
+        "--semi",
+        choices=["none", "fixmatch", "pseudo-label", "mean-teacher"],
+        default=None,
+        help="semi-supervised training on --labels-per-class labelled images per class, the rest unlabelled",
+    )
+    p.add_argument(
+        "--labels-per-class",
+        type=int,
+        default=None,
+        metavar="N",
+        help="keep the labels of N training images per class (seeded); without --semi: train on them only",
+    )
     p.add_argument(
         "--distill", default=None, metavar="TEACHER_CKPT", help="knowledge distillation from a teacher"
     )

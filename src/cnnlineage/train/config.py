@@ -618,4 +618,37 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.distill.temperature <= 0:
         raise ConfigError(f"distill.temperature must be > 0; got {cfg.distill.temperature!r}")
     _prob(cfg.distill.alpha, "distill.alpha")
+    _validate_semi(cfg)
     return cfg
+
+
+SEMI_METHODS = ("none", "fixmatch", "pseudo-label", "mean-teacher")
+
+
+def _validate_semi(cfg: TrainConfig) -> None:
+    s = cfg.semi
+    _choice(s.method, SEMI_METHODS, "semi.method")
+    _at_least(s.labels_per_class, 0, "semi.labels_per_class")
+    _at_least(s.unlabelled_ratio, 1, "semi.unlabelled_ratio")
+    _prob(s.threshold, "semi.threshold")
+    _at_least(s.weight, 0, "semi.weight")
+    _at_least(s.rampup_epochs, 0, "semi.rampup_epochs")
+    if not 0 <= s.ema_decay < 1:
+        raise ConfigError(f"semi.ema_decay must be in [0, 1); got {s.ema_decay!r}")
+    if s.method == "none":
+        return
+    if not s.labels_per_class:
+        raise ConfigError(
+            f"semi.method={s.method} needs the number of labelled images per class: add --labels-per-class N "
+            "(semi.labels_per_class); the rest of the training split is used without its labels"
+        )
+    if cfg.augment.mixup_alpha or cfg.augment.cutmix_alpha:
+        raise ConfigError(
+            f"semi.method={s.method} does not combine with mixup/cutmix (augment.mixup_alpha="
+            f"{cfg.augment.mixup_alpha:g}, augment.cutmix_alpha={cfg.augment.cutmix_alpha:g}); set both to 0"
+        )
+    if s.method == "mean-teacher" and cfg.ema_decay:
+        raise ConfigError(
+            f"semi.method=mean-teacher keeps its own weight average (semi.ema_decay={s.ema_decay:g}); "
+            f"set ema_decay=0 (got {cfg.ema_decay:g})"
+        )

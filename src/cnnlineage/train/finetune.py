@@ -12,12 +12,19 @@ epochs, the stem last.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from ..weights import load_state_dict_checked
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import (
+    BACKBONE_PREFIX,
+    CheckpointError,
+    backbone_state,
+    is_pretraining_checkpoint,
+    load_checkpoint,
+)
 
 __all__ = ["head_parameter_names", "load_pretrained", "parameter_blocks", "set_trainable"]
 
@@ -89,15 +96,29 @@ def set_trainable(model: nn.Module, mode: str, *, epoch: int, unfreeze_every: in
     return n
 
 
-def load_pretrained(model: nn.Module, path: str | Path) -> dict[str, object]:
-    """Load a checkpoint (cnnlineage's, or a bare state_dict) into ``model``, keeping the model's own new head.
+def load_pretrained(
+    model: nn.Module, path: str | Path, *, ckpt: dict[str, Any] | None = None
+) -> dict[str, object]:
+    """Load a checkpoint (cnnlineage's train or pretrain checkpoint, or a bare state_dict) into ``model``, keeping the model's own new head.
 
     Head parameters whose shapes differ (a different number of classes) are left as
-    initialised; every other parameter must fit exactly (StateDictMismatchError lists what
-    does not). Returns a report: which keys were loaded and which head keys were kept.
+    initialised; so is the whole head of a pre-training checkpoint (``cnnlineage pretrain``
+    never trains it), whose network is read from under ``backbone.`` (:func:`backbone_state`).
+    Every other parameter must fit exactly (StateDictMismatchError lists what does not).
+    Returns a report: which keys were loaded, which head keys were kept, and the pre-training
+    method (None for a supervised checkpoint). ``ckpt`` is the already loaded ``path``.
     """
-    obj = load_checkpoint(path)
-    state = obj.get("model", obj) if isinstance(obj, dict) else obj
+    obj = load_checkpoint(path) if ckpt is None else ckpt
+    pretraining = isinstance(obj, dict) and is_pretraining_checkpoint(obj)
+    if pretraining:
+        state = backbone_state(obj)
+        if not state:
+            raise CheckpointError(
+                f"{path} is a pre-training checkpoint without a network under {BACKBONE_PREFIX!r}; "
+                "it was not written by `cnnlineage pretrain`"
+            )
+    else:
+        state = obj.get("model", obj) if isinstance(obj, dict) else obj
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} holds neither a cnnlineage checkpoint nor a state_dict of tensors")
     state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from a DDP wrapper
@@ -105,9 +126,11 @@ def load_pretrained(model: nn.Module, path: str | Path) -> dict[str, object]:
     head = _classifier_prefixes(model)
     kept = [
         k for k in own
-        if any(k.startswith(h + ".") for h in head) and (k not in state or state[k].shape != own[k].shape)
+        if any(k.startswith(h + ".") for h in head)
+        and (pretraining or k not in state or state[k].shape != own[k].shape)
     ]  # fmt: skip
     merged = {k: v for k, v in state.items() if k not in kept}
     merged.update({k: own[k] for k in kept})
     load_state_dict_checked(model, merged, source=str(path))
-    return {"loaded": len(merged) - len(kept), "new_head_keys": kept}
+    method = obj["ssl"].get("method") if pretraining else None
+    return {"loaded": len(merged) - len(kept), "new_head_keys": kept, "pretraining": method}

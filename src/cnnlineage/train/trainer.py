@@ -106,6 +106,8 @@ class NonFiniteLossError(RuntimeError):
 class Trainer:
     """Train ``cfg.model.name`` on ``cfg.data.name`` as ``cfg`` says; ``fit()`` returns the summary dict."""
 
+    handles_semi = False  # semi.* settings need the subclass in semi.py (train() picks it)
+
     def __init__(
         self,
         cfg: TrainConfig,
@@ -116,6 +118,11 @@ class Trainer:
         log: Callable[[str], None] = print,
     ) -> None:
         self.cfg = cfg = validate(cfg)
+        if (cfg.semi.method != "none" or cfg.semi.labels_per_class) and not self.handles_semi:
+            raise ConfigError(
+                "semi.method / semi.labels_per_class need cnnlineage.train.semi.SemiTrainer; "
+                "cnnlineage.train.train(cfg) picks it"
+            )
         unknown = set(hooks or {}) - set(HOOKS)
         if unknown:
             raise ValueError(f"unknown hooks {sorted(unknown)}; known: {', '.join(HOOKS)}")
@@ -167,7 +174,7 @@ class Trainer:
 
         # Position in the run (restored on resume)
         self.epoch, self.batch_in_epoch, self.global_step, self.global_batch = 0, 0, 0, 0
-        self.sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}  # this epoch's training loss·n, correct, n
+        self.sums = self._new_sums()  # this epoch's training loss·n, correct, n
         self.grad_sums: dict[str, float] = {}
         self.grad_count = 0
         self.history: list[dict[str, Any]] = []
@@ -223,7 +230,9 @@ class Trainer:
         )
         apply_structure(self.model, cfg.model.pruned)  # a channel-pruned network (cnnlineage prune)
         init_weights(self.model, cfg.model.init)
-        self.finetune_report = load_pretrained(self.model, cfg.finetune.checkpoint) if pretrained else None
+        self.finetune_report = (
+            load_pretrained(self.model, cfg.finetune.checkpoint, ckpt=pretrained) if pretrained else None
+        )
         self.size = input_size_for(self.model, d.image_size)
         if cfg.model.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -253,6 +262,7 @@ class Trainer:
         )
         self.test_loader = make_loader(self.test_set, test_sampler, batch_size=d.eval_batch_size, **loader)
         self.mix = build_batch_mix(cfg.augment, self.info.num_classes)
+        self.loader_batch = self.local_batch  # samples per training batch of this rank's loader
         self.batches_per_epoch = math.ceil(self.train_sampler.per_rank() / self.local_batch)
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.optim.accum_steps)
 
@@ -308,7 +318,7 @@ class Trainer:
             self.epoch = epoch
             self._maybe_stop(save=not (self.run_dir / "checkpoints" / "last.pt").is_file())
             model = self._prepare_epoch(epoch)
-            self.train_sampler.set_epoch(epoch, start=self.batch_in_epoch * self.local_batch)
+            self.train_sampler.set_epoch(epoch, start=self.batch_in_epoch * self.loader_batch)
             progress = Progress(
                 cfg.run.progress, total=self.batches_per_epoch, initial=self.batch_in_epoch,
                 desc=f"epoch {epoch + 1}/{cfg.epochs}", every=cfg.run.log_every_steps, enabled=self.main,
@@ -379,22 +389,7 @@ class Trainer:
             with autocast(self.device, cfg.amp):
                 out = model(images)
                 loss = self._loss(out, targets, images)
-            value = loss.detach().float().reshape(1).clone()  # a copy: the all-reduce sums it in place
-            if self.dist.enabled:  # every rank sees the same (mean) loss, so all stop together
-                value = distributed.all_reduce_sum(value) / self.dist.world_size
-            if not math.isfinite(float(value)):
-                last = self.run_dir / "checkpoints" / "last.pt"
-                kept = (
-                    f"The last good checkpoint is kept: {last} (continue with --resume {self.run_dir})"
-                    if last.is_file()
-                    else "No checkpoint was written yet (the first checkpoint comes at the end of epoch 1 "
-                    "or after run.checkpoint_every_steps steps)"
-                )
-                raise NonFiniteLossError(
-                    f"loss is {float(value)} at epoch {self.epoch + 1}, batch {self.batch_in_epoch + 1} "
-                    f"(step {self.global_step}); stopped. {kept}. "
-                    "Try a lower optim.lr, optim.clip_grad_norm, or amp=none."
-                )
+            value = self._mean_loss(loss)
             self.scaler.scale(loss / cfg.optim.accum_steps).backward()
         logits = out[0] if isinstance(out, (tuple, list)) else out
         hard = targets if targets.dim() == 1 else targets.argmax(1)
@@ -404,6 +399,38 @@ class Trainer:
         self.batch_in_epoch += 1
         self.global_batch += 1
         return {"loss": float(value), "acc": 100.0 * self.sums["correct"] / max(1.0, self.sums["seen"])}
+
+    def _new_sums(self) -> dict[str, float]:
+        """Return the zeroed running sums of an epoch (subclasses add their own)."""
+        return {"loss": 0.0, "correct": 0.0, "seen": 0.0}
+
+    def _epoch_extras(self) -> dict[str, Any]:
+        """Return further entries for this epoch's record (called on every rank before the sums reset)."""
+        return {}
+
+    def _epoch_note(self, record: dict[str, Any]) -> str:
+        """Return text appended to the epoch's log line."""
+        return ""
+
+    def _mean_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        """Return the loss averaged over ranks (a copy); NonFiniteLossError if it is NaN or infinite."""
+        value = loss.detach().float().reshape(1).clone()  # a copy: the all-reduce sums it in place
+        if self.dist.enabled:  # every rank sees the same (mean) loss, so all stop together
+            value = distributed.all_reduce_sum(value) / self.dist.world_size
+        if not math.isfinite(float(value)):
+            last = self.run_dir / "checkpoints" / "last.pt"
+            kept = (
+                f"The last good checkpoint is kept: {last} (continue with --resume {self.run_dir})"
+                if last.is_file()
+                else "No checkpoint was written yet (the first checkpoint comes at the end of epoch 1 "
+                "or after run.checkpoint_every_steps steps)"
+            )
+            raise NonFiniteLossError(
+                f"loss is {float(value)} at epoch {self.epoch + 1}, batch {self.batch_in_epoch + 1} "
+                f"(step {self.global_step}); stopped. {kept}. "
+                "Try a lower optim.lr, optim.clip_grad_norm, or amp=none."
+            )
+        return value
 
     def _loss(
         self, out: torch.Tensor | tuple[torch.Tensor, ...], targets: torch.Tensor, images: torch.Tensor
@@ -485,6 +512,7 @@ class Trainer:
             "epoch_seconds": seconds,
             "images_per_second": float(sums[2]) / max(1e-9, seconds),
         }
+        record.update(self._epoch_extras())
         if self.ema is not None:
             ema = self._evaluate(self.ema.module)
             record.update(ema_loss=ema["loss"], ema_top1=ema["top1"])
@@ -495,7 +523,7 @@ class Trainer:
         improved = test["top1"] > self.best_top1
         self.best_top1 = max(self.best_top1, test["top1"])
         self.epoch, self.batch_in_epoch = epoch + 1, 0
-        self.sums = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
+        self.sums = self._new_sums()
         self.grad_sums, self.grad_count, self.epoch_time = {}, 0, Timer()
         if improved and self.main:  # best.pt before last.pt: a kill between them is repaired by resuming,
             # which replays this epoch exactly and rewrites best.pt (last.pt first would leave it stale)
@@ -517,7 +545,7 @@ class Trainer:
         self.log(
             f"epoch {epoch + 1}/{cfg.epochs}  train loss {record['train_loss']:.4f} top-1 {record['train_top1']:.2f}%  "
             f"test loss {record['test_loss']:.4f} top-1 {record['test_top1']:.2f}% "
-            f"top-5 {record['test_top5']:.2f}%{ema_txt}  lr {record['lr']:.3g}  "
+            f"top-5 {record['test_top5']:.2f}%{ema_txt}{self._epoch_note(record)}  lr {record['lr']:.3g}  "
             f"{record['images_per_second']:,.0f} img/s  {seconds:.1f}s"
         )
         chance = math.log(self.info.num_classes)
@@ -710,8 +738,10 @@ class Trainer:
         ]
         if self.finetune_report:
             r = self.finetune_report
+            how = f" (pre-trained with {r['pretraining']})" if r.get("pretraining") else ""
             lines.append(
-                f"  finetune  {c.finetune.checkpoint}: {r['loaded']} tensors loaded, new head {r['new_head_keys']}"
+                f"  finetune  {c.finetune.checkpoint}{how}: {r['loaded']} tensors loaded, "
+                f"new head {r['new_head_keys']}"
             )
         if c.run.recipe:
             lines.insert(1, f"  recipe    {c.run.recipe}")
@@ -742,4 +772,8 @@ def train(cfg: TrainConfig | dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     """Return the summary of a training run configured by ``cfg`` (a TrainConfig or a nested dict)."""
     if isinstance(cfg, dict):
         cfg = config_from_dict(cfg)
+    if cfg.semi.method != "none" or cfg.semi.labels_per_class:
+        from .semi import SemiTrainer  # a Trainer subclass: imported here, semi.py imports this module
+
+        return SemiTrainer(cfg, **kwargs).fit()
     return Trainer(cfg, **kwargs).fit()
