@@ -116,7 +116,10 @@ def test_probe_cli_on_a_pretrain_checkpoint(pretrained, tmp_path, capsys):
     )
     assert code == 0
     text = capsys.readouterr().out
-    assert "pretrain checkpoint lenet5_modern, pre-trained with simclr" in text and "84-d features" in text
+    assert (
+        f"pretrain checkpoint {path} (lenet5_modern), pre-trained with simclr on digits" in text
+        and "84-d features" in text
+    )
     r = json.loads((out / "probe.json").read_text())
     assert (out / "probe.png").stat().st_size > 1000
     assert r["input_size"] == [1, 32, 32] and r["dataset"] == "digits" and r["pretraining"] == "simclr"

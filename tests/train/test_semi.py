@@ -218,3 +218,17 @@ def test_errors_are_one_line_and_name_the_fix(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "use at most 400" in err and not (tmp_path / "x").exists()
+
+
+def test_strong_augmentation_parts():
+    from cnnlineage.train.semi import Cutout, RandomMagnitudeRandAugment
+
+    space = RandomMagnitudeRandAugment._AUGMENTATION_SPACE
+    assert space["TranslateX"][0](31, 32, 32)[-1].item() == pytest.approx(9.6)  # FixMatch: 30% of the side
+    assert space["Rotate"][0](31, 32, 32)[-1].item() == 30.0  # the rest is torchvision's table
+    torch.manual_seed(0)
+    for _ in range(20):
+        out = Cutout(0.5)(torch.ones(1, 8, 8))
+        rows, cols = (out[0] == 0).any(1).nonzero().flatten(), (out[0] == 0).any(0).nonzero().flatten()
+        assert 0 < len(rows) <= 4 and 0 < len(cols) <= 4  # a 4x4 square, clipped at the border
+        assert (out[0] == 0).sum() == len(rows) * len(cols)  # one rectangle

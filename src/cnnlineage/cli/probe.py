@@ -48,10 +48,13 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(result, indent=2))
     else:
-        what = result["model"] or "pixels"
-        how = f", pre-trained with {result['pretraining']}" if result["pretraining"] else ""
+        what = result["source"] if result["kind"] != "raw pixels" else "(the preprocessed input)"
+        if result["model"] and result["model"] != result["source"] and result["kind"] != "raw pixels":
+            what += f" ({result['model']})"
+        if result["pretraining"]:
+            what += f", pre-trained with {result['pretraining']}"
         print(
-            f"probe of {result['kind']} {what}{how} ({result['source']}) on {result['dataset']}: "
+            f"probe of {result['kind']} {what} on {result['dataset']}: "
             f"{result['feature_dim']:,}-d features, {result['train_images']:,} train / "
             f"{result['test_images']:,} held-out images, seed {result['seed']}"
         )

@@ -10,8 +10,9 @@ same labelled images (the same subset for the same seed).
   (flip where the recipe allows it, translation by up to 1/8 of the side) is the pseudo-label
   when its probability is at least ``semi.threshold`` (0.95); the loss is
   ``CE(labelled) + lambda_u * mean_u(mask * CE(strong view, pseudo-label))``. The strong view
-  adds RandAugment with a random magnitude per operation (torchvision's operation table) and
-  Cutout of half the side (DeVries & Taylor 2017), as FixMatch's strong augmentation.
+  adds RandAugment with a random magnitude per operation (torchvision's operation table,
+  FixMatch's translation range) and Cutout of half the side (DeVries & Taylor 2017), as
+  FixMatch's strong augmentation.
 - **Pseudo-Label** (Lee 2013, ICML workshop on challenges in representation learning): the
   network's own argmax on an unlabelled image is its target, weighted by alpha(t) that rises
   linearly from 0 to ``semi.weight`` over ``semi.rampup_epochs`` (Lee's eq. 16 with T1 = 0);
@@ -123,7 +124,17 @@ def _take(ds: Dataset, idx: torch.Tensor) -> Dataset:
 
 # ---------------------------------------------------------------------------- augmentation
 class RandomMagnitudeRandAugment(v2.RandAugment):
-    """RandAugment whose magnitude is drawn uniformly for each operation (FixMatch's "RA", Sohn et al. 2020 §2.3)."""
+    """RandAugment whose magnitude is drawn uniformly for each operation (FixMatch's "RA", Sohn et al. 2020 §2.3).
+
+    torchvision's operations and ranges, except translation: at most 30% of the side, as in
+    FixMatch's table of operations (torchvision's 45% moves a digit out of the frame).
+    """
+
+    _AUGMENTATION_SPACE = {
+        **v2.RandAugment._AUGMENTATION_SPACE,
+        "TranslateX": (lambda num_bins, height, width: torch.linspace(0.0, 0.3 * width, num_bins), True),
+        "TranslateY": (lambda num_bins, height, width: torch.linspace(0.0, 0.3 * height, num_bins), True),
+    }
 
     def forward(self, *inputs: Any) -> Any:
         n, out = self.num_ops, inputs if len(inputs) > 1 else inputs[0]
@@ -457,9 +468,12 @@ class SemiTrainer(Trainer):
             f"(labels unused); {per_step} per step; an epoch is one pass over the unlabelled images"
         )
         extra = {
-            "fixmatch": f"threshold {s.threshold:g}, lambda_u {s.weight:g}; strong view: {describe(self.strong_tf)}",
-            "pseudo-label": f"threshold {s.threshold:g}, weight {s.weight:g} ramped linearly over {s.rampup_epochs:g} epochs",
+            "fixmatch": f"threshold {s.threshold:g}, lambda_u {s.weight:g}; strong view: {describe(self.strong_tf)}; "
+            "of augment.*, only hflip and crop_padding apply",
+            "pseudo-label": f"threshold {s.threshold:g}, weight {s.weight:g} ramped linearly over {s.rampup_epochs:g} "
+            "epochs; of augment.*, only hflip and crop_padding apply",
             "mean-teacher": f"teacher EMA decay {s.ema_decay:g}, consistency weight {s.weight:g} "
-            f"(sigmoid ramp-up over {s.rampup_epochs:g} epochs); the teacher is reported as 'ema'",
+            f"(sigmoid ramp-up over {s.rampup_epochs:g} epochs); the teacher is reported as 'ema'; of augment.*, "
+            "only hflip and crop_padding apply",
         }[s.method]
         self.log(f"            {extra}")
