@@ -232,3 +232,32 @@ def test_strong_augmentation_parts():
         rows, cols = (out[0] == 0).any(1).nonzero().flatten(), (out[0] == 0).any(0).nonzero().flatten()
         assert 0 < len(rows) <= 4 and 0 < len(cols) <= 4  # a 4x4 square, clipped at the border
         assert (out[0] == 0).sum() == len(rows) * len(cols)  # one rectangle
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_process(tmp_path):
+    """Under torchrun each rank takes its share of the unlabelled and labelled batches: the weights equal one process's."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from cnnlineage.train import config_to_dict
+
+    one = SemiTrainer(tiny(tmp_path, "one", semi={"threshold": 0.0}), log=lambda *_: None)
+    one.fit()
+    recipe = tmp_path / "two.yaml"
+    recipe.write_text(yaml.safe_dump(config_to_dict(tiny(tmp_path, "two", semi={"threshold": 0.0}))))
+    cmd = [sys.executable, "-m", "cnnlineage", "train", "--config", str(recipe), "--nproc", "2", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    two = load_checkpoint(tmp_path / "two" / "checkpoints" / "last.pt")["model"]
+    for k, v in one.model.state_dict().items():
+        torch.testing.assert_close(two[k], v, atol=1e-5, rtol=0)
+    rows = _metrics(tmp_path / "two")
+    assert rows[0]["train_confident"] == 100.0 and rows[0]["train_unlabelled_loss"] > 0
+    for a, b in zip(rows, one.history):
+        for key in ("train_loss", "train_unlabelled_loss", "test_top1"):
+            assert abs(a[key] - b[key]) <= 1e-5, (key, a[key], b[key])
