@@ -1,4 +1,4 @@
-"""A LeNet-5 trained for two epochs on mnist5k, shared by the visualisation tests (about 10 s, once per session)."""
+"""A LeNet-5 trained for five epochs on mnist5k, shared by the visualisation tests (about 15 s, once per session)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import pytest
 
 @pytest.fixture(scope="session")
 def lenet_checkpoint(tmp_path_factory):
-    """Return the path of best.pt of `cnnlineage train lenet5 --epochs 2` (the shipped recipe, one thread)."""
+    """Return the path of best.pt of `cnnlineage train lenet5 --epochs 5` (the shipped recipe, one thread)."""
     from cnnlineage.train import Trainer
     from cnnlineage.train.run import resolve_config
 
     out = tmp_path_factory.mktemp("lenet5-run")
     overrides = [
-        "epochs=2",
+        "epochs=5",
         "threads=1",
         "seed=0",
         f'run.out_dir="{out}"',

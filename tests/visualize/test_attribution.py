@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from scipy.ndimage import binary_dilation
 from scipy.stats import spearmanr
 
 from cnnlineage import visualize as V
@@ -35,7 +36,7 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 # Adebayo et al. 2018 ("Sanity Checks for Saliency Maps", NeurIPS, arXiv:1810.03292) call a method
 # insensitive to the model when maps of the trained and the randomised network stay rank-correlated.
-# Threshold: median Spearman rho over the 100 digits below 0.4 (measured: saliency 0.11, Grad-CAM -0.25).
+# Threshold: median Spearman rho over the 100 digits below 0.4 (measured: saliency 0.10, Grad-CAM -0.07).
 RHO_MAX = 0.4
 
 
@@ -50,27 +51,40 @@ def test_maps_change_when_the_weights_are_randomised(lenet, randomised, digits, 
     assert _spearman(trained, trained) > 0.99
 
 
-def _box_mass(examples, maps) -> np.ndarray:
-    """Return per digit the share of the map's mass inside the digit's bounding box (ink > 0.5)."""
-    out = []
+def _mass_shares(examples, maps) -> tuple[np.ndarray, np.ndarray]:
+    """Return per digit the share of the map's mass inside the digit's bounding box and on its strokes.
+
+    Ink is pixels > 0.5; the strokes are the ink dilated by 2 pixels, the blur that
+    upsampling a 14x14 map to 28x28 brings (each S2 unit covers a 2x2 cell of pixels).
+    """
+    box, strokes = [], []
     for e, m in zip(examples, maps):
-        ys, xs = np.nonzero(e.display > 0.5)
-        out.append(m[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].sum() / max(m.sum(), 1e-12))
-    return np.array(out)
+        ink = e.display > 0.5
+        ys, xs = np.nonzero(ink)
+        total = max(float(m.sum()), 1e-12)
+        box.append(m[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].sum() / total)
+        strokes.append(m[binary_dilation(ink, iterations=2)].sum() / total)
+    return np.array(box), np.array(strokes)
 
 
 def test_gradcam_puts_its_mass_on_the_digit(lenet, digits):
     # Energy-based pointing game (Wang et al. 2020, Score-CAM §4.2): the share of the map's
-    # mass inside the object's box. At S2 (14x14, the last pooled stage with room for a
-    # digit's shape) measured 59% of digits hold over half of the mass in the box, median
-    # share 0.58, where the box covers 37% of the image. At the default layer S4 (5x5, each
-    # unit seeing 16 of the 28 pixels) the map spreads to the blank space around the strokes
-    # -- the absence of ink is evidence on MNIST -- and only 27% of digits pass (docs/visualize.md).
+    # mass on the object. Measured on this 5-epoch LeNet-5 at S2 (14x14, the last pooled
+    # stage with room for a digit's shape): 65% of digits hold over half of the mass inside
+    # the box (median share 0.66; the box covers 37% of the image) and 60% on the strokes
+    # (median 0.72; the strokes cover 31%). The recipe's 20-epoch LeNet-5 gives 73% and 66%.
+    # At the default layer S4 (5x5, each unit seeing 16 of the 28 pixels) the map spreads to
+    # the blank space around the strokes -- the absence of ink is evidence on MNIST -- and
+    # only 32% (box) and 21% (strokes) of digits pass (docs/visualize.md).
     maps = V.gradcam(lenet, digits, layer="s2").arrays["gradcam"]
-    share = _box_mass(digits, maps)
-    area = np.mean([(e.display > 0.5).any(0).sum() * (e.display > 0.5).any(1).sum() / 784 for e in digits])
-    assert np.mean(share > 0.5) >= 0.5, f"only {np.mean(share > 0.5):.0%} of digits"
-    assert np.median(share) > area + 0.1, (np.median(share), area)
+    box, strokes = _mass_shares(digits, maps)
+    assert np.mean(box > 0.5) > 0.5, f"only {np.mean(box > 0.5):.0%} of digits"
+    assert np.mean(strokes > 0.5) > 0.5, f"only {np.mean(strokes > 0.5):.0%} of digits"
+    stroke_area = np.mean([binary_dilation(e.display > 0.5, iterations=2).mean() for e in digits])
+    assert np.median(strokes) > stroke_area + 0.2, (np.median(strokes), stroke_area)
+    # and the measure can fail: a uniform map puts only the area's share on the digit
+    flat = np.ones_like(maps)
+    assert np.mean(_mass_shares(digits, flat)[1] > 0.5) < 0.2
 
 
 def test_gradcam_equals_the_hand_computation(lenet, digits):
