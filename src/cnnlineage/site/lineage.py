@@ -32,8 +32,9 @@ class Edge:
 EDGES: tuple[Edge, ...] = (
     # parent, child, what the child took from the parent
     Edge("perceptron", "mlp", "Hidden layers trained by back-propagation learn what a single threshold unit cannot (XOR)."),
-    Edge("mlp", "lenet5", "Local receptive fields and shared weights replace full connections, so the net learns image features."),
-    Edge("lenet1|lenet", "lenet5", "LeNet-1 and LeNet-4 were the earlier steps of the same convolution-subsampling design."),
+    Edge("mlp", "lenet1|lenet5", "Local receptive fields and shared weights replace full connections, so the net learns image features."),
+    Edge("lenet1", "lenet4", "More feature maps and a hidden fully connected layer on a larger 32x32 input."),
+    Edge("lenet4|lenet1", "lenet5", "LeNet-1 and LeNet-4 were the earlier steps of the same convolution-subsampling design."),
     Edge("lenet5", "alexnet", "The same convolution-pooling-classifier recipe, scaled up with ReLU, dropout, GPUs and ImageNet."),
     Edge("alexnet", "zfnet", "Deconvnet views of AlexNet's features led to a 7x7 stride-2 first layer and a denser second layer."),
     Edge("zfnet", "vgg16", "Smaller first-layer filters and strides pushed to the limit: only 3x3 convolutions, depth as the variable."),
