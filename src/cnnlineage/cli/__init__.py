@@ -14,12 +14,24 @@ import sys
 from collections.abc import Sequence
 
 from ..common import format_table, human_count
-from . import analysis, compress, deploy, experiment, models, probe, search, site, train, visualize
+from . import analysis, compress, deploy, experiment, models, pretrain, probe, search, site, train, visualize
 
 __all__ = ["build_parser", "format_table", "human_count", "main"]
 
 # One module per capability, in the order `cnnlineage --help` lists them.
-_COMMAND_MODULES = [models, analysis, train, probe, deploy, compress, visualize, experiment, search, site]
+_COMMAND_MODULES = [
+    models,
+    analysis,
+    train,
+    pretrain,
+    probe,
+    deploy,
+    compress,
+    visualize,
+    experiment,
+    search,
+    site,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

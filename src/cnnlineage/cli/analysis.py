@@ -73,7 +73,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     ):  # a checkpoint: its own (possibly pruned) network and input
         from ..train.inference import load_model
 
-        target, meta = load_model(args.name)
+        target, meta = load_model(args.name, backbone=True)  # a pre-training checkpoint: its network
         size = size or tuple(meta["input_size"])
         p = profile(target, size, batch_size=args.batch, dtype=dtypes[args.dtype])
     else:

@@ -58,6 +58,8 @@ DATASET_NAMES = (
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "onecycle", "plateau")
 POLICIES = ("none", "autoaugment", "randaugment", "trivialaugment")
+SSL_METHODS = ("none", "simclr", "moco", "byol", "dino", "mae")
+MAX_WIDTH = 1 << 20  # SSL head widths, prototypes and queue length: beyond this no memory holds them
 MAX_THREADS = 1024  # torch allocates per-thread state: 100,000 threads is a MemoryError, not a setting
 MAX_BATCH = 1 << 20  # larger batches cannot fit any machine's memory; the trainer also checks the data size
 
@@ -241,7 +243,7 @@ class DistillConfig:
 @dataclass
 class SSLConfig:
     method: str = "none"  # self-supervised pre-training (cnnlineage pretrain): simclr, moco, byol, dino, mae
-    proj_dim: int = 128  # output size of the projection head (SimCLR/MoCo/BYOL); DINO's prototypes: out_dim
+    proj_dim: int = 128  # output size of the projection head (SimCLR/MoCo/BYOL); DINO: its bottleneck (prototypes: out_dim)
     hidden_dim: int = 512  # hidden size of the projection / prediction heads
     out_dim: int = 1024  # DINO: number of prototypes (the head's output size)
     temperature: float = (
@@ -249,7 +251,9 @@ class SSLConfig:
     )
     teacher_temp: float = 0.04  # DINO: sharpening temperature of the teacher (the student uses 0.1)
     center_momentum: float = 0.9  # DINO: momentum of the teacher's output centre
-    momentum: float = 0.99  # MoCo/BYOL/DINO: EMA momentum of the key / target / teacher network (cosine to 1)
+    momentum: float = (
+        0.99  # EMA momentum of MoCo's key encoder (constant), BYOL's target and DINO's teacher (cosine to 1)
+    )
     queue_size: int = 4096  # MoCo: number of negative keys kept in the queue
     local_crops: int = 4  # DINO: number of small local crops besides the two global ones
     mask_ratio: float = 0.75  # MAE: fraction of patches masked (He et al. 2022 use 0.75)
@@ -615,6 +619,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _at_least(d.max_image_pixels, 1, "data.max_image_pixels")
     if not 0 < r.dist_timeout <= 86400:
         raise ConfigError(f"run.dist_timeout must be in (0, 86400] seconds; got {r.dist_timeout!r}")
+    _validate_ssl(cfg.ssl)
     if cfg.distill.temperature <= 0:
         raise ConfigError(f"distill.temperature must be > 0; got {cfg.distill.temperature!r}")
     _prob(cfg.distill.alpha, "distill.alpha")
@@ -651,4 +656,25 @@ def _validate_semi(cfg: TrainConfig) -> None:
         raise ConfigError(
             f"semi.method=mean-teacher keeps its own weight average (semi.ema_decay={s.ema_decay:g}); "
             f"set ema_decay=0 (got {cfg.ema_decay:g})"
+        )
+
+
+def _validate_ssl(ss: SSLConfig) -> None:
+    _choice(ss.method, SSL_METHODS, "ssl.method")
+    for key in ("proj_dim", "hidden_dim", "out_dim", "queue_size", "decoder_dim", "decoder_depth", "knn_k"):
+        value = getattr(ss, key)
+        if not 1 <= value <= MAX_WIDTH:
+            raise ConfigError(f"ssl.{key} must be in [1, {MAX_WIDTH:,}]; got {value!r}")
+    if not 0 <= ss.local_crops <= 32:
+        raise ConfigError(f"ssl.local_crops must be in [0, 32] (DINO uses 6-10); got {ss.local_crops!r}")
+    _at_least(ss.probe_every, 0, "ssl.probe_every")
+    for key in ("temperature", "teacher_temp"):
+        if getattr(ss, key) <= 0:
+            raise ConfigError(f"ssl.{key} must be > 0; got {getattr(ss, key)!r}")
+    if not 0 <= ss.center_momentum < 1:
+        raise ConfigError(f"ssl.center_momentum must be in [0, 1); got {ss.center_momentum!r}")
+    _prob(ss.momentum, "ssl.momentum")
+    if not 0 < ss.mask_ratio < 1:
+        raise ConfigError(
+            f"ssl.mask_ratio must be in (0, 1) (MAE masks 0.75 of the patches); got {ss.mask_ratio!r}"
         )

@@ -20,7 +20,7 @@ from ..data import EpochSampler, TransformedDataset, build_datasets, build_trans
 from ..data.datasets import DATASET_INFO, BadImageError, ImageFolderDataset
 from ..models._resize import apply_structure
 from ..registry import create_model, list_models
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, backbone_state, is_pretraining_checkpoint, load_checkpoint
 from .config import AugmentConfig, config_from_dict
 from .domain import GREY_SATURATION, Reference, examine
 from .engine import evaluate, pick_device
@@ -55,8 +55,14 @@ def _checked_path(path: str | Path) -> Path:
     return path
 
 
-def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Return (model in eval mode with the checkpoint's weights, the checkpoint's metadata)."""
+def load_model(
+    path: str | Path, *, device: str | torch.device = "cpu", backbone: bool = False
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Return (model in eval mode with the checkpoint's weights, the checkpoint's metadata).
+
+    A pre-training checkpoint (``cnnlineage pretrain``) has no trained classifier: it is
+    refused, unless ``backbone`` asks for its network as it is (e.g. to profile it).
+    """
     path = _checked_path(path)
     try:
         ckpt = load_checkpoint(path)
@@ -69,9 +75,14 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple
         raise CheckpointError(f"{path} is {_NOT_OURS} (it has no {', '.join(missing)})")
     cfg = config_from_dict(ckpt["config"])
     name, kwargs = ckpt["model_name"], dict(cfg.model.kwargs)
+    if is_pretraining_checkpoint(ckpt) and not backbone:
+        raise CheckpointError(
+            f"{path} is a pre-training checkpoint ({ckpt['ssl'].get('method')}): its classifier was never trained. "
+            f"Probe it with `cnnlineage probe {path}` or fine-tune with `cnnlineage train {name} --init {path}`"
+        )
     model = create_model(name, num_classes=ckpt["num_classes"], in_chans=ckpt["in_chans"], **kwargs)
     apply_structure(model, cfg.model.pruned)  # channel-pruned by `cnnlineage prune`: rebuild its widths
-    state = ckpt["model"]
+    state = backbone_state(ckpt)
     own, theirs = _shapes(model.state_dict()), _shapes(state)
     if own != theirs:
         held = _which_model(

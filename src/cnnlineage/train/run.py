@@ -81,6 +81,10 @@ def resolve_config(
             raise ConfigError(f"{saved}: {e}") from None
         if model and model != cfg.model.name:
             raise ConfigError(f"{resume} is a run of {cfg.model.name}, not {model}")
+        if cfg.ssl.method != "none":
+            raise ConfigError(
+                f"{resume} is a pre-training run; resume it with `cnnlineage pretrain --resume {resume}`"
+            )
         return apply_overrides(cfg, [*overrides, f"run.out_dir={json.dumps(str(resume))}"])
     why = ""
     if recipe:  # with resume too: the launcher hands each rank the fully resolved config as a recipe

@@ -107,6 +107,7 @@ class Trainer:
     """Train ``cfg.model.name`` on ``cfg.data.name`` as ``cfg`` says; ``fit()`` returns the summary dict."""
 
     handles_semi = False  # semi.* settings need the subclass in semi.py (train() picks it)
+    chance_hint = True  # hint when epoch 1's loss is not below ln(classes) (a classification loss only)
 
     def __init__(
         self,
@@ -417,20 +418,25 @@ class Trainer:
         value = loss.detach().float().reshape(1).clone()  # a copy: the all-reduce sums it in place
         if self.dist.enabled:  # every rank sees the same (mean) loss, so all stop together
             value = distributed.all_reduce_sum(value) / self.dist.world_size
-        if not math.isfinite(float(value)):
-            last = self.run_dir / "checkpoints" / "last.pt"
-            kept = (
-                f"The last good checkpoint is kept: {last} (continue with --resume {self.run_dir})"
-                if last.is_file()
-                else "No checkpoint was written yet (the first checkpoint comes at the end of epoch 1 "
-                "or after run.checkpoint_every_steps steps)"
-            )
-            raise NonFiniteLossError(
-                f"loss is {float(value)} at epoch {self.epoch + 1}, batch {self.batch_in_epoch + 1} "
-                f"(step {self.global_step}); stopped. {kept}. "
-                "Try a lower optim.lr, optim.clip_grad_norm, or amp=none."
-            )
+        self._check_finite(value)
         return value
+
+    def _check_finite(self, value: torch.Tensor) -> None:
+        """Raise NonFiniteLossError (naming the checkpoint to resume from) if the batch loss ``value`` is NaN or infinite."""
+        if math.isfinite(float(value)):
+            return
+        last = self.run_dir / "checkpoints" / "last.pt"
+        kept = (
+            f"The last good checkpoint is kept: {last} (continue with --resume {self.run_dir})"
+            if last.is_file()
+            else "No checkpoint was written yet (the first checkpoint comes at the end of epoch 1 "
+            "or after run.checkpoint_every_steps steps)"
+        )
+        raise NonFiniteLossError(
+            f"loss is {float(value)} at epoch {self.epoch + 1}, batch {self.batch_in_epoch + 1} "
+            f"(step {self.global_step}); stopped. {kept}. "
+            "Try a lower optim.lr, optim.clip_grad_norm, or amp=none."
+        )
 
     def _loss(
         self, out: torch.Tensor | tuple[torch.Tensor, ...], targets: torch.Tensor, images: torch.Tensor
@@ -511,6 +517,7 @@ class Trainer:
             "test_per_class": test["per_class"],
             "epoch_seconds": seconds,
             "images_per_second": float(sums[2]) / max(1e-9, seconds),
+            **test.get("record", {}),  # further figures an evaluation reports (a subclass's)
         }
         record.update(self._epoch_extras())
         if self.ema is not None:
@@ -552,7 +559,7 @@ class Trainer:
         warmed_up = (
             max(self.schedule.factor(k) for k in range(self.steps_per_epoch)) >= 0.5
         )  # else: too early
-        if epoch == 0 and record["train_loss"] >= chance and warmed_up:
+        if self.chance_hint and epoch == 0 and record["train_loss"] >= chance and warmed_up:
             self.log(
                 f"hint: after epoch 1 the training loss ({record['train_loss']:.3f}) is not below chance level "
                 f"(ln {self.info.num_classes} = {chance:.3f}): the model is not learning yet. The learning rate "

@@ -1,0 +1,73 @@
+"""Views for pre-training: two different views of one image, the same ones for the same (seed, epoch, index)."""
+
+from __future__ import annotations
+
+import torch
+
+from cnnlineage.data import EpochSampler
+from cnnlineage.data.datasets import DATASET_INFO, TensorImageDataset
+from cnnlineage.data.transforms import mix_seed
+from cnnlineage.registry import create_model
+from cnnlineage.ssl.augment import ViewsDataset, build_views, local_crop_size, view_specs
+
+
+def _digits(n=6, side=28, chans=1):
+    g = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (n, chans, side, side), dtype=torch.uint8, generator=g)
+    return TensorImageDataset(images, torch.arange(n) % 10, num_classes=10, name="test")
+
+
+def test_two_views_differ_and_repeat_for_the_same_seed():
+    info = DATASET_INFO["mnist5k"]
+    views = build_views(view_specs("simclr", info, (28, 28)), info, size=(28, 28), resize=False)
+    ds = ViewsDataset(_digits(), views)
+    seed = mix_seed(0, 3, 2)  # (seed, epoch, index), as the trainer's sampler hands it out
+    (a, b), label = ds[(2, seed)]
+    assert a.shape == b.shape == (1, 28, 28) and a.dtype == torch.float32 and label == 2
+    assert not torch.equal(a, b)  # two random views of one image
+    (a2, b2), _ = ds[(2, seed)]
+    assert torch.equal(a, a2) and torch.equal(b, b2)  # deterministic for (seed, epoch, index)
+    (a3, _), _ = ds[(2, mix_seed(0, 4, 2))]
+    assert not torch.equal(a, a3)  # another epoch, other views
+    before = torch.random.get_rng_state()
+    ds[(0, 1)]
+    assert torch.equal(torch.random.get_rng_state(), before)  # the global generator is left as it was
+
+
+def test_a_batch_collates_per_view_and_follows_the_sampler_seeds():
+    info = DATASET_INFO["shapes10"]
+    net = create_model("resnet20", num_classes=10, in_chans=3)
+    local = local_crop_size(net, (32, 32))
+    specs = view_specs("dino", info, (32, 32), local_crops=3, local_size=local)
+    ds = ViewsDataset(_digits(side=32, chans=3), build_views(specs, info, size=(32, 32), resize=False))
+    sampler = EpochSampler(len(ds), seed=5, shuffle=True)
+    sampler.set_epoch(1)
+    keys = list(sampler)[:4]
+    [(views, labels)] = ds.__getitems__(keys)
+    assert [tuple(v.shape) for v in views] == [(4, 3, 32, 32)] * 2 + [(4, 3, 14, 14)] * 3
+    assert labels.tolist() == [k[0] % 10 for k in keys]
+    one, _ = ds[keys[1]]
+    assert all(torch.equal(v[1], o) for v, o in zip(views, one))  # batch or single: the same views
+
+
+def test_view_rules_follow_the_data():
+    digits, colour = DATASET_INFO["mnist5k"], DATASET_INFO["cifar10"]
+    for method in ("simclr", "moco", "byol", "dino", "mae"):
+        for spec in view_specs(method, digits, (28, 28), local_crops=2, local_size=(12, 12)):
+            assert spec.hflip == 0 and spec.jitter_p == 0 and spec.grey == 0 and spec.solarize == 0
+            assert spec.blur == 0 and spec.scale[0] >= 0.2  # small images: no blur, no crop under 20 %
+    byol = view_specs("byol", colour, (32, 32))
+    assert [s.hflip for s in byol] == [0.5, 0.5] and [s.jitter_p for s in byol] == [0.8, 0.8]
+    assert [s.solarize for s in byol] == [0.0, 0.2]  # BYOL's asymmetric views
+    big = view_specs("byol", DATASET_INFO["imagefolder"], (224, 224))
+    assert [s.blur for s in big] == [1.0, 0.1] and big[0].scale == (0.08, 1.0)  # the paper's, at full size
+    dino = view_specs("dino", colour, (32, 32), local_crops=4, local_size=(16, 16))
+    assert len(dino) == 6 and [s.size for s in dino] == [(32, 32)] * 2 + [(16, 16)] * 4
+    assert len(view_specs("mae", colour, (32, 32))) == 1
+
+
+def test_local_crop_size_respects_the_model():
+    assert local_crop_size(create_model("lenet5_modern", pad_input=True), (28, 28)) == (28, 28)  # fixed input
+    assert local_crop_size(create_model("resnet20"), (28, 28)) == (12, 12)  # ~96/224 of the side
+    vit = create_model("vit_tiny_patch4_32", img_size=16)
+    assert local_crop_size(vit, (32, 32)) == (12, 12)  # a multiple of the 4-pixel patch
