@@ -296,6 +296,7 @@ class PretrainTrainer(Trainer):
 
         self.test_loader, self.bank_loader = whole(self.test_set), whole(bank_set)
         self.mix = None
+        self.loader_batch = self.local_batch  # samples per training batch of this rank's loader
         self.batches_per_epoch = -(-self.train_sampler.per_rank() // self.local_batch)
         self.steps_per_epoch = -(-self.batches_per_epoch // cfg.optim.accum_steps)
 
