@@ -244,7 +244,9 @@ class SSLConfig:
     proj_dim: int = 128  # output size of the projection head (SimCLR/MoCo/BYOL); DINO's prototypes: out_dim
     hidden_dim: int = 512  # hidden size of the projection / prediction heads
     out_dim: int = 1024  # DINO: number of prototypes (the head's output size)
-    temperature: float = 0.1  # SimCLR/MoCo: NT-Xent / InfoNCE temperature; DINO: teacher temperature is teacher_temp
+    temperature: float = (
+        0.1  # SimCLR/MoCo: NT-Xent / InfoNCE temperature; DINO: teacher temperature is teacher_temp
+    )
     teacher_temp: float = 0.04  # DINO: sharpening temperature of the teacher (the student uses 0.1)
     center_momentum: float = 0.9  # DINO: momentum of the teacher's output centre
     momentum: float = 0.99  # MoCo/BYOL/DINO: EMA momentum of the key / target / teacher network (cosine to 1)
@@ -263,7 +265,9 @@ class SemiConfig:
     labels_per_class: int = 0  # labelled images kept per class; the rest of the training split is unlabelled
     unlabelled_ratio: int = 7  # unlabelled images per labelled image in each step (FixMatch's mu)
     threshold: float = 0.95  # FixMatch/pseudo-label: confidence needed to use a pseudo-label
-    weight: float = 1.0  # weight of the unlabelled loss (FixMatch's lambda_u; mean teacher's max consistency weight)
+    weight: float = (
+        1.0  # weight of the unlabelled loss (FixMatch's lambda_u; mean teacher's max consistency weight)
+    )
     rampup_epochs: float = 5.0  # pseudo-label/mean-teacher: epochs over which the unlabelled weight ramps up
     ema_decay: float = 0.999  # mean teacher: EMA decay of the teacher's weights
 
