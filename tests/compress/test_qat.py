@@ -136,3 +136,22 @@ def test_qat_bad_inputs_are_one_line_exit_2(tiny_ckpt, tmp_path, capsys, argv, n
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1, err
     assert not (out / "quantized.json").exists()
+
+
+@pytest.mark.slow
+def test_qat_of_a_batchnorm_network_freezes_and_folds_batchnorm(tmp_path):
+    """ResNet-20: all 19 BatchNorms are frozen during QAT and folded away by convert_pt2e."""
+    from _tiny import tiny_config
+
+    from cnnlineage.train import train
+
+    cfg = tiny_config(tmp_path / "r20", epochs=1, model={"name": "resnet20", "kwargs": {}})
+    cfg["data"].update(train_subset=256, image_size=28)
+    train(cfg, log=lambda *_: None)
+    data = load_checkpoint_data(tmp_path / "r20" / "checkpoints" / "best.pt")
+    gm, info = quantize_qat(data, epochs=1, progress="none")
+    assert info["qat"]["batchnorm_frozen"] == 19
+    ops = _ops(gm)
+    assert not any("batch_norm" in o for o in ops)
+    assert sum("dequantize_per_channel" in o for o in ops) == 20  # 19 convolutions and the classifier
+    assert info["float_layers"] == []

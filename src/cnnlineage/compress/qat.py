@@ -24,6 +24,9 @@ label smoothing, gradient clipping, seed) with these QAT changes:
   tutorial (3 and 4 of 10 epochs): the last steps train against the fixed int8 grid that
   inference will use.
 
+Gradient accumulation, the weight EMA and mixed precision of a recipe are not used; QAT
+runs on the CPU, where the int8 program will run.
+
 The exported graph's train/eval switch is torchao's ``move_exported_model_to_train`` /
 ``move_exported_model_to_eval`` (``model.train()`` does not reach the ops of an exported
 graph). The last step's weights are kept: the held-out split is not used to pick an epoch.
