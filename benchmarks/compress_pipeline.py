@@ -1,6 +1,7 @@
-"""Compress one trained checkpoint every way and report it: int8 (PT2E, ONNX Runtime), pruned 30/50/70% (+ fine-tuned).
+"""Compress one trained checkpoint every way and report it: int8 (PT2E, ONNX Runtime, QAT), pruned 30/50/70% (+ fine-tuned).
 
-    python benchmarks/compress_pipeline.py CKPT --out runs/compress-lenet [--finetune-epochs 3] [--extra LABEL=PATH ...]
+    python benchmarks/compress_pipeline.py CKPT --out runs/compress-lenet [--finetune-epochs 3] [--qat-epochs 2]
+        [--extra LABEL=PATH ...]
 
 Runs the CLI commands a user would (``quantize``, ``prune``, ``compress-report``) and ends
 with the report: held-out top-1, size and batch-1 latency, interleaved in one process,
@@ -35,6 +36,7 @@ def main() -> None:
     )
     ap.add_argument("--importance", default="l1")
     ap.add_argument("--calib-batches", type=int, default=10)
+    ap.add_argument("--qat-epochs", type=int, default=2, help="quantization-aware training epochs (0: skip)")
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument(
         "--scan", action="store_true", help="also the per-layer sensitivity scan (at the middle ratio)"
@@ -53,6 +55,12 @@ def main() -> None:
             run("quantize", ckpt, "--out", str(d), "--method", method, "--calib-batches", str(args.calib_batches),
                 "--no-eval")  # fmt: skip
         items.append(f"int8 {method}={d}")
+    if args.qat_epochs:
+        d = out / "int8-pt2e-qat"
+        if not (d / "quantized.json").exists():
+            run("quantize", ckpt, "--out", str(d), "--qat-epochs", str(args.qat_epochs),
+                "--calib-batches", str(args.calib_batches), "--no-eval")  # fmt: skip
+        items.append(f"int8 pt2e QAT={d}")
     for r in args.ratios:
         d = out / f"pruned-{round(100 * r)}"
         if not (d / "prune.json").exists():

@@ -15,15 +15,31 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    text = args.format == "text"
     r = quantize_checkpoint(
         args.checkpoint, args.out, method=args.method, calib_batches=args.calib_batches,
-        batch_size=args.batch_size, per_channel=args.per_channel,
+        batch_size=args.batch_size, per_channel=args.per_channel, qat_epochs=args.qat_epochs,
+        qat_lr_mult=args.qat_lr_mult, progress="auto" if text else "none",
+        log=(lambda s: print(s, flush=True)) if text else (lambda s: None),
     )  # fmt: skip
     if args.format == "json":
         print(json.dumps({k: v for k, v in r.items() if k != "meta"}, indent=2))
         return 0
-    print(f"{r['meta']['model_name']}: int8 by {r['method']}, calibrated on {r['calibration_images']:,} training "
-          f"images -> {args.out}/{r['file']}")  # fmt: skip
+    if "qat" in r:
+        q = r["qat"]
+        print(f"{r['meta']['model_name']}: int8 by pt2e with quantization-aware training: {q['epochs']} epoch(s), "
+              f"{q['steps']} steps on {q['training_images']:,} training images, {q['optimizer']} lr {q['lr']:.3g} "
+              f"(recipe x{q['lr_mult']:g}, {q['schedule']}), "
+              + (f"BatchNorm statistics frozen after step {q['freeze_bn_step']}, " if q["batchnorm_frozen"] else "")
+              + f"observers frozen after step {q['freeze_observers_step']}, seed {q['seed']}, "
+              f"{q['seconds']:.1f}s -> {args.out}/{r['file']}")  # fmt: skip
+        t = q["top1"]
+        print(f"held-out top-1 ({q['held_out_images']:,} images, graphs run without inductor): fp32 {t['fp32']:.2f}%  "
+              f"PTQ int8 {t['ptq']:.2f}% ({t['ptq'] - t['fp32']:+.2f})  "
+              f"QAT int8 {t['qat']:.2f}% ({t['qat'] - t['fp32']:+.2f})")  # fmt: skip
+    else:
+        print(f"{r['meta']['model_name']}: int8 by {r['method']}, calibrated on {r['calibration_images']:,} "
+              f"training images -> {args.out}/{r['file']}")  # fmt: skip
     if r["float_layers"]:
         rows = [(f["layer"], f["op"], f["why"]) for f in r["float_layers"]]
         print("layers left in float:\n" + format_table(rows, ["layer", "op", "why"]))
@@ -35,14 +51,15 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
         from ..compress.quantize import evaluate_quantized
 
         q = evaluate_quantized(args.out, compile=args.method == "pt2e" and not args.no_compile)
-        print(f"held-out top-1: int8 {q['top1']:.2f}% (`cnnlineage compress-report` compares it with fp32)")
+        print(f"held-out top-1 of the saved program ({'compiled by inductor' if args.method == 'pt2e' and not args.no_compile else 'as saved'}): "
+              f"int8 {q['top1']:.2f}% (`cnnlineage compress-report` compares it with fp32)")  # fmt: skip
     return 0
 
 
 def _add_quantize(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "quantize",
-        help="post-training static int8 (torchao PT2E + inductor, or ONNX Runtime QDQ)",
+        help="int8: post-training static (torchao PT2E + inductor, or ONNX Runtime QDQ), or --qat-epochs N",
         description="Quantize a checkpoint from `cnnlineage train` to int8, calibrated on batches of its own "
         "training data. Writes DIR/quantized.json and DIR/model.int8.pt2 (or .onnx); "
         "`cnnlineage eval DIR` evaluates it.",
@@ -60,7 +77,15 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--per-tensor", dest="per_channel", action="store_false", help="onnxruntime: one scale per tensor"
     )
-    p.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
+    p.add_argument(
+        "--qat-epochs", type=int, default=0, metavar="N",
+        help="pt2e: also fine-tune N epochs with int8 rounding in the forward pass (quantization-aware "
+        "training) on the run's training data with its recipe at lr x0.01; reports fp32, PTQ and QAT top-1 "
+        "and saves the QAT model",
+    )  # fmt: skip
+    p.add_argument("--qat-lr-mult", type=float, default=None, metavar="M",
+                   help="QAT learning rate = the recipe's lr x M (default 0.01)")  # fmt: skip
+    p.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation of the saved program")
     p.add_argument("--no-compile", action="store_true", help="evaluate the PT2E program without inductor")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--format", choices=["text", "json"], default="text")

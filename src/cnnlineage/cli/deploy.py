@@ -16,6 +16,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from ..deploy import export_model, load_source
 
     model, meta = load_source(args.source, expect_model=args.model)
+    if meta.get("int8"):
+        i = meta["int8"]
+        raise ValueError(
+            f"{args.source} is already a deployable int8 program ({i['method']}: {args.source}/{i['file']}); "
+            "export the fp32 checkpoint it was quantized from instead"
+        )
     if args.input:
         meta["input_size"] = _parse_input(args.input)
     r = export_model(
@@ -81,29 +87,46 @@ def add_backend_flag(p: argparse.ArgumentParser) -> None:
 
 
 def wants_deploy(args: argparse.Namespace) -> bool:
-    """Return True when eval/predict should run through cnnlineage.deploy (an .onnx file or --backend)."""
-    return str(args.checkpoint).endswith(".onnx") or args.backend is not None
+    """Return True when eval/predict run through cnnlineage.deploy (an .onnx file, an int8 directory or --backend)."""
+    from ..deploy.int8 import is_int8_dir
+
+    return str(args.checkpoint).endswith(".onnx") or is_int8_dir(args.checkpoint) or args.backend is not None
+
+
+def _cpu_only(args: argparse.Namespace) -> None:
+    if args.device not in ("auto", "cpu"):
+        raise ValueError(
+            f"--device {args.device} does not apply to {args.checkpoint}"
+            f"{' on --backend ' + args.backend if args.backend else ''}: this path runs on the CPU; "
+            "drop --device (or --backend to run a checkpoint on the device)"
+        )
 
 
 def run_eval(args: argparse.Namespace) -> dict:
-    """Return the evaluation of an .onnx file or a checkpoint on ``--backend``."""
+    """Return the evaluation of an .onnx file, an int8 directory or a checkpoint on ``--backend``."""
     from ..deploy import evaluate_file
 
+    _cpu_only(args)
     return evaluate_file(
         args.checkpoint,
-        backend=args.backend or "onnxruntime",
+        backend=args.backend,
         data=args.data,
         root=args.data_dir,
         split=args.split,
         batch_size=args.batch_size,
+        allow_mismatch=args.allow_mismatch,
     )
 
 
 def run_predict(args: argparse.Namespace) -> list:
-    """Return the predictions of an .onnx file or a checkpoint on ``--backend``."""
+    """Return the predictions of an .onnx file, an int8 directory or a checkpoint on ``--backend``."""
     from ..deploy import predict_files
 
-    return predict_files(args.checkpoint, args.images, topk=args.topk, backend=args.backend or "onnxruntime")
+    _cpu_only(args)
+    return predict_files(
+        args.checkpoint, args.images, topk=args.topk, backend=args.backend, invert=args.invert,
+        show_input=args.show_input,
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- bench
@@ -153,7 +176,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if not args.sources and not args.peak:
         raise ValueError("give at least one MODEL_OR_CHECKPOINT, or --peak to measure the GEMM peak only")
     batches = _int_list(args.batch, "--batch")
-    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()] if args.backend else None
     size = _parse_input(args.input) if args.input else None
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
@@ -194,10 +217,17 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "images/s, GFLOP/s from the analyzer's FLOPs, its fraction of the fp32 GEMM peak measured in the same "
         "run (--peak), and peak resident memory. --vs torchvision times torchvision's twin interleaved.",
     )
-    p.add_argument("sources", nargs="*", metavar="MODEL_OR_CHECKPOINT")
+    p.add_argument(
+        "sources", nargs="*", metavar="MODEL_OR_CHECKPOINT",
+        help="registered model names, checkpoints, or int8 directories from `cnnlineage quantize`",
+    )  # fmt: skip
     p.add_argument("--batch", default="1", help="comma-separated batch sizes (default 1)")
     p.add_argument("--input", default=None, help="CxHxW (default: the model's / checkpoint's)")
-    p.add_argument("--backend", default="eager", help="comma-separated: " + ", ".join(BACKEND_CHOICES))
+    p.add_argument(
+        "--backend", default=None,
+        help="comma-separated: " + ", ".join(BACKEND_CHOICES) + " (default: eager; an int8 directory from "
+        "`cnnlineage quantize`: its own runtime, compile for pt2e, onnxruntime for onnxruntime)",
+    )  # fmt: skip
     p.add_argument(
         "--train", action="store_true", help="also time a training step (forward, loss, backward, SGD)"
     )

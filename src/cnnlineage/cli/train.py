@@ -200,15 +200,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..train.inference import evaluate_checkpoint
 
-    if (Path(args.checkpoint) / "quantized.json").is_file():  # an int8 model from `cnnlineage quantize`
-        from ..compress.quantize import evaluate_quantized
-
-        r = evaluate_quantized(args.checkpoint)
-    elif deploy.wants_deploy(args):  # an .onnx file or --backend
+    if deploy.wants_deploy(args):  # an .onnx file, an int8 directory from `cnnlineage quantize` or --backend
         r = deploy.run_eval(args)
     else:
         r = evaluate_checkpoint(
@@ -237,7 +231,11 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     from .analysis import positive_int
 
     p = sub.add_parser("eval", help="evaluate a checkpoint on its dataset's held-out split (or another)")
-    p.add_argument("checkpoint", help="a checkpoint written by `cnnlineage train` (last.pt or best.pt)")
+    p.add_argument(
+        "checkpoint",
+        help="a checkpoint written by `cnnlineage train` (last.pt or best.pt), an .onnx file from `cnnlineage "
+        "export` or a directory from `cnnlineage quantize`",
+    )
     p.add_argument("--data", default=None, help="dataset (default: the one it was trained on)")
     p.add_argument("--data-dir", default=None, help="root of on-disk datasets (default: the training run's)")
     p.add_argument("--split", choices=["test", "train"], default="test")
@@ -257,7 +255,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ..train.inference import predict
 
-    if deploy.wants_deploy(args):  # an .onnx file or --backend
+    if deploy.wants_deploy(args):  # an .onnx file, an int8 directory from `cnnlineage quantize` or --backend
         results = deploy.run_predict(args)
     else:
         results = predict(
@@ -302,7 +300,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict", help="classify image files with a checkpoint: top-k classes and probabilities"
     )
-    p.add_argument("checkpoint", help="a checkpoint written by `cnnlineage train`")
+    p.add_argument(
+        "checkpoint",
+        help="a checkpoint written by `cnnlineage train`, an .onnx file or a directory from `cnnlineage quantize`",
+    )
     p.add_argument("images", nargs="+", help="JPEG/PNG files; resized to the model's input")
     p.add_argument("--topk", type=positive_int, default=5, help="classes to show per image (1 or more)")
     p.add_argument(

@@ -17,9 +17,10 @@ import torch
 import torch.nn as nn
 
 from ..data import EpochSampler, TransformedDataset, build_datasets, build_transforms, make_loader
+from ..data.datasets import DatasetInfo
 from ..registry import list_models
 from ..train.checkpoint import CheckpointError, load_checkpoint
-from ..train.config import AugmentConfig, config_from_dict
+from ..train.config import AugmentConfig, TrainConfig, config_from_dict
 from ..train.engine import evaluate
 from ..train.inference import load_model
 
@@ -49,6 +50,19 @@ class CheckpointData:
     train: TransformedDataset  # training split, test-time transform
     test: TransformedDataset  # held-out split
     num_classes: int
+    info: DatasetInfo | None = None  # the data set's statistics (for the training pipeline)
+    cfg: TrainConfig | None = None  # the run's recipe
+
+    def training_set(self) -> TransformedDataset:
+        """Return the run's own training images (its ``train_subset``) with the recipe's augmentation."""
+        if self.cfg is None or self.info is None:
+            raise ValueError(f"{self.path}: no recipe loaded; use load_checkpoint_data")
+        size = tuple(self.input_size[1:])
+        tf = build_transforms(
+            self.cfg.augment, self.info, size=size, in_chans=self.input_size[0], train=True,
+            resize=self.info.size != size,
+        )  # fmt: skip
+        return TransformedDataset(self.train.base.subset(self.cfg.data.train_subset), tf)
 
     @property
     def input_size(self) -> tuple[int, int, int]:
@@ -129,4 +143,6 @@ def load_checkpoint_data(path: str | Path, *, test_subset: int = 0) -> Checkpoin
         train=TransformedDataset(train_base, tf),
         test=TransformedDataset(test, tf),
         num_classes=info.num_classes,
+        info=info,
+        cfg=cfg,
     )

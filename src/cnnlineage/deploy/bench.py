@@ -10,6 +10,11 @@ for inputs and for weights, each about one forward pass (Kaplan et al. 2020, §2
 ``vs="torchvision"`` times torchvision's model of the same architecture interleaved with
 ours, repetition by repetition, in the same process; ``ratio`` is the median of the paired
 ratios torchvision time / our time, so > 1 means ours is faster and machine noise hits both.
+
+An int8 directory from ``cnnlineage quantize`` is timed on its own runtime (PT2E: inductor,
+``compile``, or the saved graph as it is, ``eager``; ONNX Runtime QDQ: ``onnxruntime``); its
+GFLOP/s counts the fp32 architecture's operations, and it has no fraction of the fp32 GEMM
+peak (int8 kernels have another roof).
 """
 
 from __future__ import annotations
@@ -89,7 +94,10 @@ def _percentile(ts: list[float], q: float) -> float:
 
 def _forward_gflop(model: nn.Module, input_size: list[int]) -> float:
     from ..analysis import profile
+    from .int8 import Int8Model
 
+    if isinstance(model, Int8Model):  # the operations of the architecture it was quantized from
+        return profile(model.float_twin(), tuple(input_size), device="meta").total_flops / 1e9
     try:
         p = profile(copy.deepcopy(model), tuple(input_size), device="meta")
     except Exception:  # noqa: BLE001 - a model that needs real tensors
@@ -101,7 +109,12 @@ def _step_fn(model: nn.Module, backend: str, *, mode: str, input_size, batch: in
     """Return a no-argument callable running one inference or one training step."""
     x = torch.randn(batch, *input_size)
     if mode == "infer":
-        run = prepare(model, backend, input_size=input_size, batch=batch, meta=meta)
+        if meta.get("int8"):
+            from .int8 import Int8Model
+
+            run = Int8Model(meta["source"], backend=backend)
+        else:
+            run = prepare(model, backend, input_size=input_size, batch=batch, meta=meta)
 
         def infer() -> None:
             with torch.inference_mode():
@@ -147,7 +160,7 @@ def bench(
     sources: list[tuple[nn.Module, dict]],
     *,
     batches: list[int],
-    backends: list[str],
+    backends: list[str] | None,
     input_size: list[int] | None = None,
     train: bool = False,
     reps: int = 20,
@@ -159,11 +172,13 @@ def bench(
 ) -> list[BenchRow]:
     """Return one :class:`BenchRow` per (model, backend, batch); ``sources`` come from ``load_source``.
 
-    ``train`` times training steps instead of inference. ``clock="cpu"`` times the CPU
+    ``backends`` None: eager for models, its own runtime for an int8 directory. ``train``
+    times training steps instead of inference. ``clock="cpu"`` times the CPU
     seconds of this process (all its threads) instead of wall time: on a machine that other
     jobs share, time spent waiting for a core is then not counted.
     """
-    _validate(batches=batches, backends=backends, reps=reps, warmup=warmup, vs=vs, train=train)
+    _validate(batches=batches, backends=backends or [], reps=reps, warmup=warmup, vs=vs, train=train)
+    _validate_int8(sources, backends=backends, vs=vs, train=train)
     if clock not in ("wall", "cpu"):
         raise ValueError(f"--clock must be wall or cpu, got {clock!r}")
     timer = time.perf_counter if clock == "wall" else time.process_time
@@ -171,7 +186,11 @@ def bench(
 
     modes = ["train"] if train else ["infer"]
     configs = [
-        (m, meta, mode, b, n) for m, meta in sources for mode in modes for b in backends for n in batches
+        (m, meta, mode, _resolve(meta, b), n)
+        for m, meta in sources
+        for mode in modes
+        for b in backends or [None]
+        for n in batches
     ]
     per = (warmup + reps) * (2 if vs else 1)
     bar = tqdm(total=len(configs) * per, disable=not progress, unit="step", desc="bench", leave=False)
@@ -186,14 +205,20 @@ def bench(
             if key not in flops:
                 flops[key] = _forward_gflop(model, size)
             label = backend
+            if meta.get("int8"):  # e.g. "int8 pt2e:compile", "int8 onnxruntime"
+                method = meta["int8"]["method"]
+                label = f"int8 {method}" if backend == method else f"int8 {method}:{backend}"
             if mode == "train" and backend in ("auto", "onnxruntime"):
                 bar.update(per)
                 continue  # inference-only backends
-            if backend == "auto":
+            if backend == "auto" and not meta.get("int8"):
                 chosen = choose_backend(model, input_size=size, batch=batch, meta=meta, verbose=False)
                 label = f"auto:{chosen}"
             peak_rss_reset()
-            ours = _step_fn(copy.deepcopy(model), backend, mode=mode, input_size=size, batch=batch, meta=meta)
+            own = (
+                model if meta.get("int8") else copy.deepcopy(model)
+            )  # (an int8 runner is rebuilt from its file)
+            ours = _step_fn(own, backend, mode=mode, input_size=size, batch=batch, meta=meta)
             fns = [ours]
             if vs:
                 fns.append(
@@ -210,7 +235,8 @@ def bench(
                 model=name, backend=label, mode=mode, batch=batch, input=key[1], reps=reps,
                 median_ms=med * 1e3, p90_ms=_percentile(times[0], 0.9) * 1e3, images_per_s=batch / med,
                 gflop_per_image=gflop, gflop_per_s=rate,
-                peak_fraction=rate / peak_gflops if peak_gflops else None, peak_rss_mb=rss, clock=clock,
+                peak_fraction=rate / peak_gflops if peak_gflops and not meta.get("int8") else None,
+                peak_rss_mb=rss, clock=clock,
             )  # fmt: skip
             if vs:
                 row.baseline = vs
@@ -239,6 +265,32 @@ def _interleaved(fns: list, *, reps: int, warmup: int, bar, timer=time.perf_coun
     return times
 
 
+def _resolve(meta: dict, backend: str | None) -> str:
+    """Return the backend a source runs on for ``backend`` (None: eager, or an int8 program's own runtime)."""
+    if meta.get("int8"):
+        from .int8 import int8_backend
+
+        return int8_backend(meta["source"], meta["int8"]["method"], backend)
+    return backend or "eager"
+
+
+def _validate_int8(sources: list, *, backends: list[str] | None, vs: str | None, train: bool) -> None:
+    for _, meta in sources:
+        if not meta.get("int8"):
+            continue
+        if train:
+            raise ValueError(
+                f"{meta['source']} is an int8 model for inference only; --train does not apply to it"
+            )
+        if vs:
+            raise ValueError(
+                f"{meta['source']} is an int8 model: --vs {vs} compares fp32 architectures; "
+                "compare int8 with fp32 in `cnnlineage compress-report`"
+            )
+        for b in backends or [None]:
+            _resolve(meta, b)  # ValueError, before anything is timed, for a backend it cannot run on
+
+
 def _validate(*, batches, backends, reps, warmup, vs, train) -> None:  # noqa: ANN001
     for b in batches:
         if not isinstance(b, int) or not 1 <= b <= 65536:
@@ -254,7 +306,7 @@ def _validate(*, batches, backends, reps, warmup, vs, train) -> None:  # noqa: A
             raise ValueError(f"--backend must be among {', '.join((*BACKENDS, 'auto'))}, got {b!r}")
     if vs not in (None, "torchvision"):
         raise ValueError(f"--vs must be torchvision, got {vs!r}")
-    if train and all(b in ("onnxruntime", "auto") for b in backends):
+    if train and backends and all(b in ("onnxruntime", "auto") for b in backends):
         raise ValueError(
             "--train needs an eager, channels_last or compile backend; onnxruntime runs inference only"
         )

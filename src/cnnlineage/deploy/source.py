@@ -13,7 +13,7 @@ from typing import Any
 
 import torch.nn as nn
 
-__all__ = ["IMAGENET_STATS", "MNIST_STATS", "load_source", "normalisation"]
+__all__ = ["IMAGENET_STATS", "MNIST_STATS", "checkpoint_metadata", "load_source", "normalisation"]
 
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # torchvision's ImageNet recipes
 MNIST_STATS = ((0.1307,), (0.3081,))  # the 60,000 MNIST training digits
@@ -35,13 +35,23 @@ def _is_file_spec(spec: str) -> bool:
 def load_source(
     spec: str | Path, *, expect_model: str | None = None, num_classes: int | None = None
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Return (model in eval mode, metadata) for a registered model name or a `cnnlineage train` checkpoint.
+    """Return (model in eval mode, metadata) for a registered name, a `cnnlineage train` checkpoint or an int8 directory.
+
+    An int8 directory from ``cnnlineage quantize`` gives an :class:`~.int8.Int8Model` on its
+    default runtime, with ``meta["int8"]`` set.
 
     ``expect_model`` refuses a checkpoint of another architecture. A registered name is
     built with fresh weights (``num_classes`` default: the card's) and ImageNet
     normalisation (MNIST statistics for one-channel models); its metadata says so.
     """
     spec = str(spec)
+    from .int8 import Int8Model, is_int8_dir
+
+    if is_int8_dir(spec):  # an int8 program from `cnnlineage quantize` (its own runtime)
+        model = Int8Model(spec)
+        if expect_model is not None and model.meta["int8"]["architecture"] != expect_model:
+            raise ValueError(f"{spec} holds an int8 {model.meta['int8']['architecture']}, not {expect_model}")
+        return model, model.meta
     if _is_file_spec(spec):
         return _from_checkpoint(Path(spec), expect_model)
     from ..registry import create_model
@@ -63,9 +73,7 @@ def load_source(
 
 
 def _from_checkpoint(path: Path, expect_model: str | None) -> tuple[nn.Module, dict[str, Any]]:
-    from ..data import DATASET_INFO
     from ..train.checkpoint import load_checkpoint
-    from ..train.config import config_from_dict
     from ..train.inference import load_model
 
     if not path.is_file():
@@ -85,11 +93,19 @@ def _from_checkpoint(path: Path, expect_model: str | None) -> tuple[nn.Module, d
             f"{path} holds weights that do not fit its model {first.rstrip(':.')}; it is a checkpoint "
             "of another model or was edited. Re-export from the run's own checkpoint"
         ) from None
+    return model, checkpoint_metadata(ck, source=str(path.resolve()))
+
+
+def checkpoint_metadata(ck: dict[str, Any], *, source: str) -> dict[str, Any]:
+    """Return the flat inference metadata of a `cnnlineage train` checkpoint's metadata (config, classes, ...)."""
+    from ..data import DATASET_INFO
+    from ..train.config import config_from_dict
+
     cfg = config_from_dict(ck["config"])
     info = DATASET_INFO.get(cfg.data.name, DATASET_INFO["imagefolder"])
     mean, std = normalisation(tuple(info.mean), tuple(info.std), ck["in_chans"])
     n = ck["num_classes"]
-    return model, {
+    return {
         "model_name": ck["model_name"],
         "num_classes": n,
         "class_names": [str(c) for c in (ck.get("classes") or range(n))],
@@ -98,5 +114,5 @@ def _from_checkpoint(path: Path, expect_model: str | None) -> tuple[nn.Module, d
         "std": std,
         "dataset": cfg.data.name,
         "data_root": cfg.data.root or "",
-        "source": str(path.resolve()),
+        "source": source,
     }

@@ -10,6 +10,8 @@ image does not look like the training data.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from ..data import EpochSampler, TransformedDataset, build_datasets, build_transforms, make_loader
-from ..data.datasets import DATASET_INFO, BadImageError, ImageFolderDataset
+from ..data.datasets import DATASET_INFO, BadImageError, DatasetInfo, ImageFolderDataset
 from ..models._resize import apply_structure
 from ..registry import create_model, list_models
 from .checkpoint import CheckpointError, backbone_state, is_pretraining_checkpoint, load_checkpoint
@@ -25,7 +27,7 @@ from .config import AugmentConfig, config_from_dict
 from .domain import GREY_SATURATION, Reference, examine
 from .engine import evaluate, pick_device
 
-__all__ = ["evaluate_checkpoint", "load_model", "predict"]
+__all__ = ["classify_files", "evaluate_checkpoint", "load_model", "predict"]
 
 _NOT_OURS = "not a checkpoint written by `cnnlineage train`"
 _MAGIC = {b"\xff\xd8\xff": "a JPEG image", b"\x89PNG": "a PNG image", b"GIF8": "a GIF image", b"BM": "a BMP image",
@@ -184,8 +186,10 @@ def evaluate_checkpoint(
         )
     base = test if split == "test" else train
     size = tuple(meta["input_size"][1:])
+    # normalised as in training: with the checkpoint's statistics, also on another data set
+    stats = replace(info, mean=tuple(meta.get("mean") or info.mean), std=tuple(meta.get("std") or info.std))
     tf = build_transforms(
-        AugmentConfig(), info, size=size, in_chans=meta["in_chans"], train=False, resize=info.size != size
+        AugmentConfig(), stats, size=size, in_chans=meta["in_chans"], train=False, resize=info.size != size
     )
     ds = TransformedDataset(base, tf)
     loader = make_loader(ds, EpochSampler(len(ds), seed=0, shuffle=False, pad=False), batch_size=batch_size)
@@ -216,29 +220,63 @@ def predict(
     ``invert`` is "auto" (invert dark-on-light images for a light-on-dark model), "never" or
     "always". ``show_input`` is a directory for PNGs of each input as the model saw it.
     """
+    _check_predict_args(topk, invert)
+    dev = pick_device(device)
+    model, meta = load_model(path, device=dev)
+    trained, trained_chans = _trained_on(meta)
+    return classify_files(
+        lambda x: model(x.to(dev)),
+        images,
+        dataset=trained,
+        trained_chans=trained_chans,
+        input_size=tuple(meta["input_size"]),
+        mean=tuple(meta.get("mean") or DATASET_INFO[trained].mean),
+        std=tuple(meta.get("std") or DATASET_INFO[trained].std),
+        classes=list(meta.get("classes") or [str(i) for i in range(meta["num_classes"])]),
+        topk=topk,
+        invert=invert,
+        show_input=show_input,
+    )
+
+
+def _check_predict_args(topk: Any, invert: str) -> None:
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
         raise ValueError(f"topk must be a positive integer, got {topk!r}")
     if invert not in ("auto", "never", "always"):
         raise ValueError(f"invert must be 'auto', 'never' or 'always', got {invert!r}")
-    dev = pick_device(device)
-    model, meta = load_model(path, device=dev)
-    cfg = config_from_dict(meta["config"])
-    base = DATASET_INFO[cfg.data.name]
-    mean = tuple(meta.get("mean") or base.mean)
-    std = tuple(meta.get("std") or base.std)
-    info = type(base)(**{**base.__dict__, "in_chans": 3, "size": (0, 0), "num_classes": meta["num_classes"],
-                         "mean": mean, "std": std})  # fmt: skip
-    size = tuple(meta["input_size"][1:])
-    tf = build_transforms(AugmentConfig(), info, size=size, in_chans=meta["in_chans"], train=False)
+
+
+def classify_files(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    images: list[str | Path],
+    *,
+    dataset: str,
+    trained_chans: int,
+    input_size: tuple[int, int, int],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    classes: list[str],
+    topk: int = 5,
+    invert: str = "auto",
+    show_input: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """Return what :func:`predict` returns, for any callable computing logits (a checkpoint's model, ONNX, int8).
+
+    ``dataset``/``trained_chans`` describe the training images (for the checks of
+    ``domain.py``), ``input_size`` is the model's (C, H, W), ``mean``/``std`` its
+    normalisation and ``classes`` its class names in label order.
+    """
+    _check_predict_args(topk, invert)
+    info = DatasetInfo("files", len(classes), 3, (0, 0), tuple(mean), tuple(std))  # files are read as RGB
+    chans, size = int(input_size[0]), tuple(int(v) for v in input_size[1:])
+    tf = build_transforms(AugmentConfig(), info, size=size, in_chans=chans, train=False)
     norm_mean, norm_std = _normalisation(tf)
-    trained, trained_chans = _trained_on(meta)
-    ref = Reference(trained, trained_chans, size, sum(mean) / len(mean))
+    ref = Reference(dataset, trained_chans, size, sum(mean) / len(mean))
     out_dir = Path(show_input) if show_input is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     files = [Path(p) for p in images]
     reader = ImageFolderDataset(files, [0] * len(files), ["?"])
-    classes = list(meta.get("classes") or [str(i) for i in range(meta["num_classes"])])
     results: list[dict[str, Any]] = []
     for i, f in enumerate(files):
         if not f.is_file():
@@ -255,9 +293,9 @@ def predict(
         flip = report.invert
         x = tf(255 - rgb if flip else rgb)  # (C, h, w), normalised
         with torch.no_grad():
-            probs = torch.softmax(model(x.unsqueeze(0).to(dev)).float(), dim=1)[0]
+            probs = torch.softmax(model(x.unsqueeze(0)).float(), dim=1)[0]
         p, idx = probs.topk(min(topk, len(probs)))
-        steps = _steps(report, ref, meta["in_chans"], size, flip, invert, norm_mean, norm_std)
+        steps = _steps(report, ref, chans, size, flip, invert, norm_mean, norm_std)
         result = {"image": str(f), "top": [(classes[j], float(q)) for q, j in zip(p.tolist(), idx.tolist())],
                   "preprocessing": steps, "warnings": report.warnings, "inverted": flip}  # fmt: skip
         if report.warnings:
