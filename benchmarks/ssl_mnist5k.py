@@ -1,0 +1,108 @@
+"""Self-supervised pre-training and few-label training on a bundled data set, measured end to end.
+
+    python benchmarks/ssl_mnist5k.py --seeds 0 1 2 --epochs 10
+    python benchmarks/ssl_mnist5k.py --data shapes10 --model resnet20 --seeds 0
+
+For each seed: the frozen-feature probes (logistic regression and weighted k-NN, all
+labels and 10 per class) of raw pixels, of the randomly initialised network, and of the
+network after ``cnnlineage pretrain`` with each method for ``--epochs`` epochs; then, with
+``--labels-per-class`` labels per class, the supervised baseline and each semi-supervised
+method for ``--semi-epochs`` epochs. Prints a Markdown table (mean over seeds, per seed in
+brackets) and writes benchmarks/results/ssl_<data>.json. Wall times are those of this
+machine, with whatever else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from cnnlineage.ssl.pretrain import pretrain, pretrain_config
+from cnnlineage.ssl.probe import run_probe
+from cnnlineage.train import train
+from cnnlineage.train.run import resolve_config
+
+
+def _probe(source: str | None, *, data: str, seed: int, raw: bool = False, lpc: int = 10) -> dict:
+    r = run_probe(
+        source, data=data, raw=raw, seed=seed, labels_per_class=[lpc], progress=False, log=lambda s: None
+    )
+    rows = {row["labels_per_class"]: row for row in r["rows"]}
+    few = rows[lpc]
+    full = [row for row in r["rows"] if row["labels_per_class"] != lpc][-1]
+    return {"linear": full["linear_top1"], "knn": full["knn_top1"], "linear_few": few["linear_top1"],
+            "knn_few": few["knn_top1"]}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="mnist5k")
+    ap.add_argument("--model", default="lenet5_modern")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--methods", nargs="+", default=["simclr", "moco", "byol", "dino"])
+    ap.add_argument("--epochs", type=int, default=10, help="pre-training epochs per method")
+    ap.add_argument("--semi", nargs="*", default=["fixmatch"], help="semi-supervised methods")
+    ap.add_argument("--semi-epochs", type=int, default=10)
+    ap.add_argument("--labels-per-class", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="runs/bench-ssl")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    lpc, quiet = args.labels_per_class, ['run.progress="none"', "run.tensorboard=false"]
+    rows: dict[str, list[dict]] = {}
+
+    def add(name: str, rec: dict) -> None:
+        rows.setdefault(name, []).append(rec)
+        print(name, rec, flush=True)
+
+    for seed in args.seeds:
+        add("raw pixels", {"seed": seed, **_probe(None, data=args.data, seed=seed, raw=True, lpc=lpc)})
+        add(f"random {args.model}", {"seed": seed, **_probe(args.model, data=args.data, seed=seed, lpc=lpc)})
+        for method in args.methods:
+            out = f"{args.out}/{method}-{args.data}-{seed}"
+            cfg = pretrain_config(args.model, method=method, overrides=[
+                f"data.name={args.data}", f"epochs={args.epochs}", f"seed={seed}", f'run.out_dir="{out}"', *quiet])  # fmt: skip
+            t = time.perf_counter()
+            pretrain(cfg, overwrite=True, log=lambda s: None)
+            minutes = (time.perf_counter() - t) / 60
+            ckpt = f"{out}/checkpoints/last.pt"
+            add(
+                method, {"seed": seed, "minutes": minutes, **_probe(ckpt, data=args.data, seed=seed, lpc=lpc)}
+            )
+        for semi in ["none", *args.semi]:
+            out = f"{args.out}/semi-{semi}-{args.data}-{seed}"
+            sets = [f"data.name={args.data}", f"epochs={args.semi_epochs}", f"seed={seed}", f'run.out_dir="{out}"',
+                    f"semi.labels_per_class={lpc}", f"semi.method={semi}", *quiet]  # fmt: skip
+            cfg = resolve_config(args.model, overrides=sets)
+            s = train(cfg, overwrite=True, log=lambda s: None)
+            name = f"{lpc} labels/class: " + ("supervised" if semi == "none" else semi)
+            add(name, {"seed": seed, "top1": s["final_top1"], "minutes": s["wall_seconds"] / 60})
+
+    def cell(rs: list[dict], key: str) -> str:
+        vals = [r[key] for r in rs if key in r]
+        if not vals:
+            return ""
+        per = f" ({', '.join(f'{v:.1f}' for v in vals)})" if len(vals) > 1 else ""
+        return f"{statistics.mean(vals):.2f}{per}"
+
+    print(f"\n{args.model} on {args.data}, seeds {args.seeds}")
+    print(f"| features / run | linear (all) | k-NN (all) | linear ({lpc}/class) | k-NN ({lpc}/class) | "
+          "held-out top-1 | minutes |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, rs in rows.items():
+        print(f"| {name} | {cell(rs, 'linear')} | {cell(rs, 'knn')} | {cell(rs, 'linear_few')} | "
+              f"{cell(rs, 'knn_few')} | {cell(rs, 'top1')} | {cell(rs, 'minutes')} |")  # fmt: skip
+    res = Path("benchmarks/results")
+    res.mkdir(parents=True, exist_ok=True)
+    (res / f"ssl_{args.data}.json").write_text(
+        json.dumps({"args": vars(args), "rows": rows}, indent=1) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
