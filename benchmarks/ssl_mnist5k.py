@@ -6,8 +6,9 @@
 For each seed: the frozen-feature probes (logistic regression and weighted k-NN, all
 labels and 10 per class) of raw pixels, of the randomly initialised network, and of the
 network after ``cnnlineage pretrain`` with each method for ``--epochs`` epochs; then, with
-``--labels-per-class`` labels per class, the supervised baseline and each semi-supervised
-method for ``--semi-epochs`` epochs. Prints a Markdown table (mean over seeds, per seed in
+``--labels-per-class`` labels per class, each semi-supervised method for ``--semi-epochs``
+epochs and the supervised baseline on the same labelled images for as many optimizer steps
+(10 classes assumed). Prints a Markdown table (mean over seeds, per seed in
 brackets) and writes benchmarks/results/ssl_<data>.json. Wall times are those of this
 machine, with whatever else runs on it.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -74,14 +76,22 @@ def main() -> None:
             add(
                 method, {"seed": seed, "minutes": minutes, **_probe(ckpt, data=args.data, seed=seed, lpc=lpc)}
             )
-        for semi in ["none", *args.semi]:
+        steps = 0  # the supervised baseline takes as many optimizer steps as the longest semi-supervised run
+        for semi in [*args.semi, "none"]:
             out = f"{args.out}/semi-{semi}-{args.data}-{seed}"
-            sets = [f"data.name={args.data}", f"epochs={args.semi_epochs}", f"seed={seed}", f'run.out_dir="{out}"',
+            sets = [f"data.name={args.data}", f"seed={seed}", f'run.out_dir="{out}"',
                     f"semi.labels_per_class={lpc}", f"semi.method={semi}", *quiet]  # fmt: skip
-            cfg = resolve_config(args.model, overrides=sets)
+            epochs = args.semi_epochs
+            if semi == "none" and steps:
+                per_epoch = math.ceil(lpc * 10 / resolve_config(args.model, overrides=sets).data.batch_size)
+                epochs = math.ceil(steps / per_epoch)
+            cfg = resolve_config(args.model, overrides=[*sets, f"epochs={epochs}"])
             s = train(cfg, overwrite=True, log=lambda s: None)
+            last = json.loads(Path(out, "metrics.jsonl").read_text().splitlines()[-1])
+            steps = max(steps, last["step"])
             name = f"{lpc} labels/class: " + ("supervised" if semi == "none" else semi)
-            add(name, {"seed": seed, "top1": s["final_top1"], "minutes": s["wall_seconds"] / 60})
+            add(name, {"seed": seed, "top1": s["final_top1"], "minutes": s["wall_seconds"] / 60,
+                       "epochs": epochs, "steps": last["step"]})  # fmt: skip
 
     def cell(rs: list[dict], key: str) -> str:
         vals = [r[key] for r in rs if key in r]
