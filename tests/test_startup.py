@@ -27,5 +27,7 @@ def test_ctrl_c_while_starting_up_ends_quietly():
         out, err = p.communicate(timeout=120)
         if p.returncode == 0:  # it finished before the signal arrived: nothing to check
             continue
+        if "cnnlineage" not in err:  # on a loaded machine the signal can land in the interpreter's own
+            continue  # start-up, before any line of cnnlineage runs: nothing of ours to check
         assert "Traceback" not in err, err
         assert p.returncode == 130 and err.strip().splitlines()[-1] == "interrupted"

@@ -6,8 +6,8 @@ package is instant and a Ctrl-C while the command line starts up ends quietly.
 
 from __future__ import annotations
 
-from typing import Any
-
+# No imports here: a Ctrl-C that arrives while the package loads must find `run()` in
+# __main__.py already guarding, and even `typing` takes milliseconds to import.
 __version__ = "0.1.0"
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
 _FROM_REGISTRY = frozenset(__all__) - {"__version__"}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _FROM_REGISTRY:
         from . import registry
 
