@@ -27,7 +27,15 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from ..ssl.pretrain import launch_pretrain, pretrain, pretrain_config
+    try:
+        from ..ssl.pretrain import launch_pretrain, pretrain, pretrain_config
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] != "lightly":
+            raise
+        raise ValueError(
+            "cnnlineage pretrain needs lightly (heads and losses of the methods), which is not installed: "
+            "pip install 'cnnlineage[ssl]'"
+        ) from None
     from ..train import NonFiniteLossError, config_to_dict
     from ..train.distributed import DistributedStall
     from ..train.signals import TrainingInterrupted
