@@ -65,14 +65,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return 128 + 13  # what a shell reports for a process ended by SIGPIPE
     except ValueError as e:  # bad input from the user: one clear line, no traceback
-        print(f"cnnlineage {args.command}: error: {e}", file=sys.stderr)
+        _error_line(f"cnnlineage {args.command}: error: {e}")
         return 2
     except OSError as e:  # unwritable or missing path, full disk, ...: name the path and the cause
-        print(f"cnnlineage {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
+        _error_line(f"cnnlineage {args.command}: error: {describe_os_error(e)}")
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _error_line(text: str) -> None:
+    """Write one line to stderr in a single write, so that the lines of ranks sharing a pipe never interleave."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 _OS_HINTS = {
