@@ -46,11 +46,17 @@ class Watched:
             lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
         )
         self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        self.page.on("requestfailed", lambda r: self.problems.append(f"failed request: {r.url} {r.failure}"))
+        self.page.on("requestfailed", self._failed)
         self.page.on(
             "response",
             lambda r: self.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
         )
+
+    def _failed(self, request) -> None:  # noqa: ANN001
+        # net::ERR_ABORTED is the browser cancelling a request because the page navigated away (a favicon still
+        # loading when a link is followed); a missing file on disk is net::ERR_FILE_NOT_FOUND and still counts
+        if request.failure != "net::ERR_ABORTED":
+            self.problems.append(f"failed request: {request.url} {request.failure}")
 
     def open(self, url: str):  # noqa: ANN201
         self.page.goto(url)
@@ -247,3 +253,13 @@ def test_phone_width_has_no_page_wide_horizontal_scroll(browser, site_dir, shots
     page.screenshot(path=str(shots / "compare_phone.png"))
     w.close()
     assert all((shots / f).stat().st_size > 10_000 for f in ("home.png", "model_resnet18.png", "compare.png"))
+
+
+def test_the_watcher_flags_a_missing_file_on_disk(browser, tmp_path):
+    # the failure filter above only lets navigation-cancelled requests through: a broken link still fails the check
+    (tmp_path / "page.html").write_text('<!doctype html><title>t</title><img src="missing.png" alt="x">')
+    w = Watched(browser)
+    w.open(_url(tmp_path, "page.html"))
+    w.page.wait_for_timeout(200)
+    with pytest.raises(AssertionError, match="missing.png net::ERR_FILE_NOT_FOUND"):
+        w.close()
