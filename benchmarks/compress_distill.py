@@ -106,9 +106,35 @@ def main() -> None:
         mean = statistics.mean(vals)
         print(f"{kind:28s}" + "".join(f"  {v:6.2f}" for v in vals)
               + f"  {mean:6.2f}  {10 * (100 - mean):11.1f}  {mean - base:+8.2f}")  # fmt: skip
+    paired = {kind: paired_stats(results["alone"], vals) for kind, vals in results.items() if kind != "alone"}
+    for kind, p in paired.items():
+        print(f"{kind} - alone, paired by seed: mean {p['mean_diff']:+.2f} points (95% CI {p['ci95'][0]:+.2f} "
+              f"to {p['ci95'][1]:+.2f}), wins/ties/losses {p['wins']}/{p['ties']}/{p['losses']}, "
+              f"paired t-test p = {p['t_test_p']:.3f}, sign test p = {p['sign_test_p']:.3f}")  # fmt: skip
     (out / f"distill_results-e{args.student_epochs}-{n}-t{t_name[1:]}.json").write_text(
-        json.dumps({"teacher_top1": t_top1, "args": vars(args), **results}, indent=2) + "\n"
+        json.dumps({"teacher_top1": t_top1, "args": vars(args), **results, "paired": paired}, indent=2) + "\n"
     )
+
+
+def paired_stats(alone: list[float], other: list[float]) -> dict:
+    """Return the per-seed differences other - alone with their mean, 95% CI, wins/ties/losses and two p-values.
+
+    Seeds pair the runs (same initialisation and data order apart from the teacher), so the
+    paired t-test (scipy) and the two-sided sign test on the non-tied seeds are the right tests.
+    """
+    from scipy import stats
+
+    d = [o - a for a, o in zip(alone, other)]
+    wins, losses = sum(x > 0 for x in d), sum(x < 0 for x in d)
+    mean = statistics.mean(d)
+    if len(d) > 1 and statistics.stdev(d) > 0:
+        half = float(stats.t.ppf(0.975, len(d) - 1)) * statistics.stdev(d) / len(d) ** 0.5
+        t_p = float(stats.ttest_rel(other, alone).pvalue)
+    else:
+        half, t_p = 0.0, 1.0
+    sign_p = float(stats.binomtest(wins, wins + losses).pvalue) if wins + losses else 1.0
+    return {"diffs": d, "mean_diff": mean, "ci95": [mean - half, mean + half], "wins": wins,
+            "ties": len(d) - wins - losses, "losses": losses, "t_test_p": t_p, "sign_test_p": sign_p}  # fmt: skip
 
 
 if __name__ == "__main__":

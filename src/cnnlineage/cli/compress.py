@@ -18,7 +18,8 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     text = args.format == "text"
     r = quantize_checkpoint(
         args.checkpoint, args.out, method=args.method, calib_batches=args.calib_batches,
-        batch_size=args.batch_size, per_channel=args.per_channel, qat_epochs=args.qat_epochs,
+        batch_size=args.batch_size, per_channel=args.per_channel, onnx_format=args.onnx_format,
+        qat_epochs=args.qat_epochs,
         qat_lr_mult=args.qat_lr_mult, progress="auto" if text else "none",
         log=(lambda s: print(s, flush=True)) if text else (lambda s: None),
     )  # fmt: skip
@@ -59,7 +60,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
 def _add_quantize(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "quantize",
-        help="int8: post-training static (torchao PT2E + inductor, or ONNX Runtime QDQ), or --qat-epochs N",
+        help="int8: post-training static (torchao PT2E + inductor, or ONNX Runtime), or --qat-epochs N",
         description="Quantize a checkpoint from `cnnlineage train` to int8, calibrated on batches of its own "
         "training data. Writes DIR/quantized.json and DIR/model.int8.pt2 (or .onnx); "
         "`cnnlineage eval DIR` evaluates it.",
@@ -67,6 +68,11 @@ def _add_quantize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="a checkpoint written by `cnnlineage train` (best.pt or last.pt)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--method", choices=["pt2e", "onnxruntime"], default="pt2e")
+    p.add_argument(
+        "--onnx-format", choices=["qoperator", "qdq"], default=None,
+        help="onnxruntime: ONNX Runtime's integer operators (qoperator, default: the smallest file) or "
+        "quantize/dequantize pairs around float operators (qdq: portable to other runtimes)",
+    )  # fmt: skip
     p.add_argument(
         "--calib-batches", type=int, default=10, help="training batches for calibration (default 10)"
     )

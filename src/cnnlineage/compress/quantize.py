@@ -9,8 +9,12 @@ dequantize → op → quantize into one int8 kernel (oneDNN) when the program is
 ``torch.ao.quantization`` (eager/FX) is deprecated and not used.
 
 ``onnxruntime`` — the model exported to ONNX (``torch.onnx.export``) and quantized by ONNX
-Runtime's ``quantize_static`` in QDQ format (per-channel weights with ``per_channel``),
-calibrated with min/max on the same batches.
+Runtime's ``quantize_static`` (per-channel weights with ``per_channel``), calibrated with
+min/max on the same batches. ``onnx_format="qoperator"`` (the default) writes ONNX Runtime's
+integer operators (``QLinearConv``, ``QGemm``): the smallest file, for ONNX Runtime itself.
+``"qdq"`` writes float operators between QuantizeLinear/DequantizeLinear pairs, the portable
+form other runtimes (TensorRT, OpenVINO) read. Both run equally fast in ONNX Runtime here; on
+a 61,706-parameter LeNet the QDQ file is 8% larger (72.9 vs 67.6 KB) for its extra nodes.
 
 Both calibrate on N batches of the run's own training split (test-time transform) and are
 scored on the held-out split. The artifact is a directory: ``quantized.json`` (the source
@@ -31,7 +35,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..common import atomic_path, atomic_write_bytes, atomic_write_text
+from ..common import atomic_path, atomic_write_bytes, atomic_write_text, strip_onnx_debug_info
 from ._data import CheckpointData, load_checkpoint_data
 
 __all__ = [
@@ -47,6 +51,7 @@ __all__ = [
 
 FORMAT = "cnnlineage-quantized-v1"
 METHODS = ("pt2e", "onnxruntime")
+ONNX_FORMATS = ("qoperator", "qdq")
 COMPUTE_OPS = ("conv2d", "linear", "matmul", "bmm", "addmm", "mm")
 
 
@@ -206,6 +211,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path) -> Pa
             model, (example,), input_names=["input"], output_names=["logits"],
             dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, optimize=True,
         )  # fmt: skip
+        strip_onnx_debug_info(prog.model)
         prog.save(str(tmp), external_data=False)
     return Path(path)
 
@@ -216,11 +222,17 @@ def quantize_onnxruntime(
     *,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     per_channel: bool = True,
+    onnx_format: str = "qoperator",
 ) -> dict[str, Any]:
-    """Write ONNX Runtime's static QDQ int8 model of ``fp32_onnx`` to ``out``; return {"calibration_images", "float_layers"}."""
+    """Write ONNX Runtime's static int8 model of ``fp32_onnx`` to ``out``; return {"calibration_images", "float_layers", ...}.
+
+    ``onnx_format``: "qoperator" (integer operators) or "qdq" (quantize/dequantize pairs); see the module docstring.
+    """
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
+    if onnx_format not in ONNX_FORMATS:
+        raise ValueError(f"--onnx-format must be one of {', '.join(ONNX_FORMATS)}; got {onnx_format!r}")
     feeds = [{"input": x.numpy()} for x, _ in batches]
     if not feeds:
         raise ValueError("the calibration set is empty: the checkpoint's training split has no images")
@@ -232,18 +244,23 @@ def quantize_onnxruntime(
         def get_next(self) -> dict | None:
             return next(self.it, None)
 
+    fmt = QuantFormat.QOperator if onnx_format == "qoperator" else QuantFormat.QDQ
     with atomic_path(out) as tmp:
         quantize_static(
-            str(fp32_onnx), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+            str(fp32_onnx), str(tmp), Reader(), quant_format=fmt, per_channel=per_channel,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         )  # fmt: skip
-    graph = onnx.load(str(out)).graph
+        proto = onnx.load(str(tmp))
+        proto.graph.ClearField("value_info")  # shape annotations from calibration; ONNX Runtime infers them again
+        onnx.save(proto, str(tmp))
+    graph = proto.graph
     made_by = {o: n for n in graph.node for o in n.output}
     floats = []
     for n in graph.node:
         if n.op_type in ("Conv", "Gemm", "MatMul", "ConvTranspose"):
             src = [made_by.get(i) for i in n.input[:2]]
-            if not all(s is not None and s.op_type == "DequantizeLinear" for s in src):
+            # QOperator: a float Conv/Gemm left in the graph is unquantized; QDQ: its inputs must come from dequantize nodes
+            if onnx_format == "qoperator" or not all(s is not None and s.op_type == "DequantizeLinear" for s in src):
                 floats.append({"layer": n.name, "op": n.op_type, "why": "ONNX Runtime left it unquantized"})
     from onnx import numpy_helper
 
@@ -251,6 +268,7 @@ def quantize_onnxruntime(
         return sum(numpy_helper.to_array(t).nbytes for t in g.initializer)
 
     return {
+        "onnx_format": onnx_format,
         "calibration_images": sum(len(f["input"]) for f in feeds),
         "weight_bytes": weight_bytes(graph),
         "fp32_weight_bytes": weight_bytes(onnx.load(str(fp32_onnx)).graph),
@@ -329,6 +347,7 @@ def quantize_checkpoint(
     calib_batches: int = 10,
     batch_size: int = 32,
     per_channel: bool = True,
+    onnx_format: str | None = None,
     qat_epochs: int = 0,
     qat_lr_mult: float | None = None,
     progress: str = "auto",
@@ -351,6 +370,11 @@ def quantize_checkpoint(
         raise ValueError(
             f"--qat-lr-mult: the QAT learning-rate multiplier must be in (0, 1]; got {qat_lr_mult}"
         )
+    if onnx_format is not None and method != "onnxruntime":
+        raise ValueError(f"--onnx-format applies to --method onnxruntime; got --method {method}")
+    onnx_format = onnx_format or "qoperator"
+    if onnx_format not in ONNX_FORMATS:
+        raise ValueError(f"--onnx-format must be one of {', '.join(ONNX_FORMATS)}; got {onnx_format!r}")
     if qat_epochs and method != "pt2e":
         raise ValueError(
             f"--qat-epochs runs through torchao's PT2E; use --method pt2e (got --method {method})"
@@ -382,7 +406,9 @@ def quantize_checkpoint(
         file = "model.int8.onnx"
         out.mkdir(parents=True, exist_ok=True)
         fp32 = export_onnx(data.model, example, out / "model.fp32.onnx")
-        info = quantize_onnxruntime(fp32, out / file, batches=batches, per_channel=per_channel)
+        info = quantize_onnxruntime(
+            fp32, out / file, batches=batches, per_channel=per_channel, onnx_format=onnx_format
+        )
     record = {
         "format": FORMAT,
         "method": method,

@@ -12,7 +12,7 @@ ours, repetition by repetition, in the same process; ``ratio`` is the median of 
 ratios torchvision time / our time, so > 1 means ours is faster and machine noise hits both.
 
 An int8 directory from ``cnnlineage quantize`` is timed on its own runtime (PT2E: inductor,
-``compile``, or the saved graph as it is, ``eager``; ONNX Runtime QDQ: ``onnxruntime``); its
+``compile``, or the saved graph as it is, ``eager``; ONNX Runtime int8: ``onnxruntime``); its
 GFLOP/s counts the fp32 architecture's operations, and it has no fraction of the fp32 GEMM
 peak (int8 kernels have another roof).
 """

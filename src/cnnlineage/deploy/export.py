@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..common import atomic_path
+from ..common import atomic_path, strip_onnx_debug_info
 
 __all__ = ["FORMATS", "TOLERANCE", "ExportResult", "export_model", "missing_package", "verify_tolerance"]
 
@@ -155,6 +155,7 @@ def _write_onnx(model, x, check, tmp: Path, meta, *, dynamic_batch, opset, optim
         output_names=["logits"],
         verbose=False,
     )
+    strip_onnx_debug_info(prog.model)
     meta = {**meta, "opset": int(prog.model.opset_imports.get("", 0))}
     for k, v in meta.items():
         prog.model.metadata_props[k] = v if isinstance(v, str) else json.dumps(v)

@@ -5,7 +5,7 @@ The directory (``quantized.json`` + ``model.int8.pt2`` or ``model.int8.onnx``, s
 nothing else. Its program fixes the runtime: a PT2E program is read back with
 ``torch.export.load`` and compiled again by inductor with freezing (``--backend compile``,
 the default; ``eager`` runs the saved graph as it is, the reference int8 arithmetic), an
-ONNX Runtime QDQ model runs on ONNX Runtime. torch inductor and ONNX Runtime do the heavy
+ONNX Runtime int8 model (QOperator or QDQ) runs on ONNX Runtime. torch inductor and ONNX Runtime do the heavy
 lifting.
 """
 
@@ -34,7 +34,7 @@ def int8_backend(path: str | Path, method: str, backend: str | None) -> str:
     if backend in (None, "auto"):
         return runtimes[0]
     if backend not in runtimes:
-        what = "a torchao PT2E program" if method == "pt2e" else "an ONNX Runtime QDQ model"
+        what = "a torchao PT2E program" if method == "pt2e" else "an ONNX Runtime int8 model"
         runs = " or ".join(f"--backend {r}" for r in runtimes)
         raise ValueError(
             f"{path} is an int8 model from `cnnlineage quantize` ({what}): it runs on {runs} "
