@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 # Convenience flags and the config keys they set (everything else: --set key=value).
 _FLAGS = {
@@ -36,9 +35,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
             "cnnlineage pretrain needs lightly (heads and losses of the methods), which is not installed: "
             "pip install 'cnnlineage[ssl]'"
         ) from None
-    from ..train import NonFiniteLossError, config_to_dict
-    from ..train.distributed import DistributedStall
-    from ..train.signals import TrainingInterrupted
+    from ..train import config_to_dict
+    from .train import run_training
 
     if args.nproc < 1:
         raise ValueError(f"--nproc must be at least 1 (the number of processes); got {args.nproc}")
@@ -64,18 +62,11 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         return 0
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return launch_pretrain(cfg, args.nproc, resume=bool(args.resume), overwrite=args.overwrite)
-    try:
-        summary = pretrain(cfg, resume=bool(args.resume), overwrite=args.overwrite)
-    except NonFiniteLossError as e:
-        print(f"cnnlineage pretrain: stopped: {e}", file=sys.stderr)
-        return 3
-    except TrainingInterrupted as e:
-        print(f"cnnlineage pretrain: {str(e).replace('cnnlineage train --resume', 'cnnlineage pretrain --resume')}",
-              file=sys.stderr)  # fmt: skip
-        return 128 + e.signum
-    except DistributedStall as e:
-        print(f"cnnlineage pretrain: error: {e}", file=sys.stderr)
-        return 2
+    code, summary = run_training(
+        "pretrain", lambda: pretrain(cfg, resume=bool(args.resume), overwrite=args.overwrite)
+    )
+    if code:
+        return code
     if args.format == "json" and int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(summary, indent=2))
     return 0

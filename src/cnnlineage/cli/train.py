@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
 from ..common import format_table
 from . import deploy
@@ -33,15 +34,41 @@ _TRAIN_FLAGS = {
 }
 
 
+def run_training(command: str, fn: Callable[[], dict]) -> tuple[int, dict | None]:
+    """Run ``fn`` (a training or pre-training run); return (exit status, its summary or None).
+
+    A NaN loss is status 3, a signal 128 + its number (with the line that says how to
+    resume with ``command``), a stalled distributed peer 2; each is one line on stderr.
+    Other errors reach :func:`cnnlineage.cli.main`, which writes ValueError and OSError as one line.
+    """
+    from ..train import NonFiniteLossError
+    from ..train.distributed import DistributedStall
+    from ..train.signals import TrainingInterrupted
+    from . import _error_line
+
+    try:
+        return 0, fn()
+    except NonFiniteLossError as e:
+        _error_line(f"cnnlineage {command}: stopped: {e}")
+        return 3, None
+    except TrainingInterrupted as e:
+        _error_line(
+            f"cnnlineage {command}: "
+            + str(e).replace("cnnlineage train --resume", f"cnnlineage {command} --resume")
+        )
+        return 128 + e.signum, None
+    except DistributedStall as e:
+        _error_line(f"cnnlineage {command}: error: {e}")
+        return 2, None
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     import os
 
     import yaml
 
-    from ..train import NonFiniteLossError, config_to_dict, train
-    from ..train.distributed import DistributedStall
+    from ..train import config_to_dict, train
     from ..train.run import launch_distributed, resolve_config
-    from ..train.signals import TrainingInterrupted
 
     if args.nproc < 1:
         raise ValueError(f"--nproc must be at least 1 (the number of processes); got {args.nproc}")
@@ -72,21 +99,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 0
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return launch_distributed(cfg, args.nproc, resume=bool(args.resume), overwrite=args.overwrite)
-    try:
-        summary = train(cfg, resume=bool(args.resume), overwrite=args.overwrite)
-    except NonFiniteLossError as e:
-        print(f"cnnlineage train: stopped: {e}", file=sys.stderr)
-        return 3
-    except TrainingInterrupted as e:
-        print(f"cnnlineage train: {e}", file=sys.stderr)
-        return 128 + e.signum
-    except DistributedStall as e:
-        print(f"cnnlineage train: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # unwritable or full disk, a path that is a file: one line, not a traceback
-        where = f" ({e.filename})" if getattr(e, "filename", None) and str(e.filename) not in str(e) else ""
-        print(f"cnnlineage train: error: {e.strerror or e}{where}", file=sys.stderr)
-        return 2
+    code, summary = run_training(
+        "train", lambda: train(cfg, resume=bool(args.resume), overwrite=args.overwrite)
+    )
+    if code:
+        return code
     if args.format == "json" and int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(summary, indent=2))
     return 0
