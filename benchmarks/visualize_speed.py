@@ -38,7 +38,7 @@ def make_image(folder: Path) -> Path:
     """Write a 640x480 JPEG of a shapes10 picture and return its path."""
     from PIL import Image
 
-    from cnnlineage.data.shapes import make_shapes10
+    from cnnlineage.data.datasets import make_shapes10
 
     _, test = make_shapes10()
     img = Image.fromarray(test[7][0].permute(1, 2, 0).numpy()).resize((640, 480), Image.BILINEAR)

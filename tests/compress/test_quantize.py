@@ -108,7 +108,9 @@ def test_cli_bad_inputs_exit_2_and_write_nothing(tiny_ckpt, tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt, int8_op", [("qoperator", "QLinearConv"), ("qdq", "DequantizeLinear")])
-def test_onnxruntime_int8_agrees_with_fp32_and_is_a_quarter_of_its_size(tiny_ckpt, data, tmp_path, fmt, int8_op):
+def test_onnxruntime_int8_agrees_with_fp32_and_is_a_quarter_of_its_size(
+    tiny_ckpt, data, tmp_path, fmt, int8_op
+):
     onnx = pytest.importorskip("onnx")
     out = tmp_path / "ort"
     rec = quantize_checkpoint(

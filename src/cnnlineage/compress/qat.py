@@ -51,7 +51,7 @@ from ..train.engine import classification_loss
 from ..train.metrics import Progress
 from ..train.optim import LRSchedule, build_optimizer, param_groups
 from ._data import CheckpointData
-from .quantize import _drop_unused, export_model, float_layers_pt2e, float_ops
+from .pt2e import _drop_unused, export_model, float_layers_pt2e, float_ops
 
 __all__ = [
     "FREEZE_BN_AT",

@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .shapes import SHAPES, make_shapes
+
 __all__ = [
     "DatasetInfo",
     "DatasetNotFoundError",
@@ -301,6 +303,18 @@ def load_mnist5k() -> tuple[Dataset, Dataset]:
     x, y = read_mnist5k_csv()  # 500 per class, sorted by class
     images = torch.from_numpy(x).view(-1, 1, 28, 28)
     return _split_tensor("mnist5k", images, y, 0.2)
+
+
+def make_shapes10(
+    *, n_train: int = 10_000, n_test: int = 2_000, seed: int = 0
+) -> tuple[TensorImageDataset, TensorImageDataset]:
+    """Return the shapes10 (train, test) datasets (:mod:`.shapes`); train uses stream 2·seed, test 2·seed + 1."""
+    x, y = make_shapes(n_train, seed=2 * seed)
+    xt, yt = make_shapes(n_test, seed=2 * seed + 1)
+    return (
+        TensorImageDataset(x, y, num_classes=len(SHAPES), name="shapes10"),
+        TensorImageDataset(xt, yt, num_classes=len(SHAPES), name="shapes10"),
+    )
 
 
 def load_digits_dataset() -> tuple[Dataset, Dataset]:
@@ -633,8 +647,6 @@ def build_datasets(
         train, test = load_digits_dataset()
         classes = tuple(str(i) for i in range(10))
     elif name == "shapes10":
-        from .shapes import SHAPES, make_shapes10
-
         train, test = make_shapes10()
         classes = SHAPES
     elif name in _MNIST_DIRS:

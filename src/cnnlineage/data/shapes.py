@@ -15,9 +15,7 @@ import math
 
 import torch
 
-from .datasets import TensorImageDataset
-
-__all__ = ["SHAPES", "make_shapes", "make_shapes10"]
+__all__ = ["SHAPES", "make_shapes"]
 
 SHAPES = ("circle", "ring", "square", "frame", "triangle", "cross", "star", "crescent", "half_disk", "bar")
 
@@ -96,15 +94,3 @@ def make_shapes(n: int, *, seed: int, size: int = 32) -> tuple[torch.Tensor, tor
         img = img + noise_std[sl, None, None, None] * torch.randn(img.shape, generator=g)
         images[sl] = (img.clamp(0, 1) * 255).round().to(torch.uint8)
     return images, labels
-
-
-def make_shapes10(
-    *, n_train: int = 10_000, n_test: int = 2_000, seed: int = 0
-) -> tuple[TensorImageDataset, TensorImageDataset]:
-    """Return the shapes10 (train, test) datasets; train uses stream 2·seed, test 2·seed + 1."""
-    x, y = make_shapes(n_train, seed=2 * seed)
-    xt, yt = make_shapes(n_test, seed=2 * seed + 1)
-    return (
-        TensorImageDataset(x, y, num_classes=len(SHAPES), name="shapes10"),
-        TensorImageDataset(xt, yt, num_classes=len(SHAPES), name="shapes10"),
-    )

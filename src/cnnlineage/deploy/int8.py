@@ -51,7 +51,7 @@ class Int8Model(nn.Module):
     ) -> None:
         super().__init__()
         from ..compress.quantize import load_quantized
-        from .source import checkpoint_metadata
+        from .meta import checkpoint_metadata
 
         self.dir = Path(directory)
         q = load_quantized(self.dir, compile=False, threads=threads or torch.get_num_threads())

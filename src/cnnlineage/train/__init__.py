@@ -21,7 +21,8 @@ from .config import (
     list_recipes,
     load_config,
 )
-from .trainer import HOOKS, NonFiniteLossError, Trainer, evaluate, train
+from .run import train
+from .trainer import HOOKS, NonFiniteLossError, Trainer, evaluate
 
 __all__ = [
     "HOOKS",

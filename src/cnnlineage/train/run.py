@@ -1,4 +1,4 @@
-"""What ``cnnlineage train`` does between parsing and training: pick the recipe, apply overrides, launch.
+"""What ``cnnlineage train`` does around the trainer: pick the recipe, apply overrides, launch, pick the trainer.
 
 Resolution order: the recipe (``--config`` file or shipped name; else the shipped recipe
 that fits the model and data set, see :func:`choose_recipe`; else the defaults), then the
@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -27,8 +28,10 @@ from .config import (
     recipe_path,
     yaml_load,
 )
+from .semi import SemiTrainer
+from .trainer import Trainer
 
-__all__ = ["choose_recipe", "launch_distributed", "resolve_config"]
+__all__ = ["choose_recipe", "launch_distributed", "resolve_config", "train"]
 
 
 def choose_recipe(model: str, data: str | None) -> tuple[str | None, str]:
@@ -126,3 +129,16 @@ def launch_distributed(cfg: TrainConfig, nproc: int, *, resume: bool, overwrite:
         return distributed.launch(nproc, argv)
     finally:
         os.unlink(path)
+
+
+def train(cfg: TrainConfig | dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Return the summary of a training run configured by ``cfg`` (a TrainConfig or a nested dict).
+
+    Semi-supervised settings (``semi.method`` or ``semi.labels_per_class``) run on
+    :class:`~cnnlineage.train.semi.SemiTrainer`, everything else on :class:`Trainer`.
+    """
+    if isinstance(cfg, dict):
+        cfg = config_from_dict(cfg)
+    if cfg.semi.method != "none" or cfg.semi.labels_per_class:
+        return SemiTrainer(cfg, **kwargs).fit()
+    return Trainer(cfg, **kwargs).fit()

@@ -70,7 +70,7 @@ from .checks import (
     is_collective_failure,
     small_models,
 )
-from .config import ConfigError, TrainConfig, config_from_dict, config_to_dict, validate
+from .config import ConfigError, TrainConfig, config_to_dict, validate
 from .distill import distillation_loss, load_teacher
 from .engine import autocast, classification_loss, evaluate, input_size_for, pick_device
 from .finetune import head_parameter_names, load_pretrained, set_trainable
@@ -93,7 +93,6 @@ __all__ = [
     "evaluate",
     "input_size_for",
     "pick_device",
-    "train",
 ]
 
 HOOKS = ("on_train_start", "on_step_end", "on_epoch_end", "on_train_end")
@@ -106,7 +105,7 @@ class NonFiniteLossError(RuntimeError):
 class Trainer:
     """Train ``cfg.model.name`` on ``cfg.data.name`` as ``cfg`` says; ``fit()`` returns the summary dict."""
 
-    handles_semi = False  # semi.* settings need the subclass in semi.py (train() picks it)
+    handles_semi = False  # semi.* settings need the subclass in semi.py (run.train() picks it)
     chance_hint = True  # hint when epoch 1's loss is not below ln(classes) (a classification loss only)
 
     def __init__(
@@ -773,14 +772,3 @@ def _changed(values: dict[str, Any], defaults: dict[str, Any], prefix: str = "")
         elif v != defaults.get(k):
             out.append((f"{prefix}{k}", v))
     return out
-
-
-def train(cfg: TrainConfig | dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """Return the summary of a training run configured by ``cfg`` (a TrainConfig or a nested dict)."""
-    if isinstance(cfg, dict):
-        cfg = config_from_dict(cfg)
-    if cfg.semi.method != "none" or cfg.semi.labels_per_class:
-        from .semi import SemiTrainer  # a Trainer subclass: imported here, semi.py imports this module
-
-        return SemiTrainer(cfg, **kwargs).fit()
-    return Trainer(cfg, **kwargs).fit()
