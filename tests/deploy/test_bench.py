@@ -14,6 +14,7 @@ from cnnlineage.deploy.peak import measure_peak
 FIELDS = {
     "model", "backend", "mode", "batch", "input", "reps", "median_ms", "p90_ms", "images_per_s",
     "gflop_per_image", "gflop_per_s", "peak_fraction", "peak_rss_mb", "baseline", "baseline_median_ms", "ratio", "clock",
+    "speedup_vs", "speedup",
 }  # fmt: skip
 
 
@@ -50,10 +51,44 @@ def test_bench_json_has_the_documented_fields(tmp_path, capsys, monkeypatch):
         assert r["gflop_per_s"] == pytest.approx(r["gflop_per_image"] * r["images_per_s"])
         assert r["peak_fraction"] == pytest.approx(r["gflop_per_s"] / peak["fp32"]["gflops"])
         assert r["peak_rss_mb"] > 10
+    for r in rows:  # each batch's backends are timed together; the second is compared with the first
+        first = r["backend"] == "eager"
+        assert (r["speedup_vs"], r["speedup"] is None) == ((None, True) if first else ("eager", False))
     assert json.loads((out / "bench.json").read_text())["rows"] == rows
     with open(out / "bench.csv") as f:
         assert [r["backend"] for r in csv.DictReader(f)] == [r["backend"] for r in rows]
     assert (out / "bench_latency.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_backends_are_interleaved_and_paired(monkeypatch, capsys):
+    # A fake clock that each step advances by its backend's cost: eager 3 s, channels_last 1 s, with a load
+    # that doubles every cost on odd repetitions. Paired ratios stay exactly 3 while the medians move.
+    import types
+
+    import cnnlineage.deploy.bench as bench_mod
+
+    clock = {"t": 0.0, "calls": []}
+    cost = {"eager": 3.0, "channels_last": 1.0}
+
+    def fake_step(model, backend, **kw):  # noqa: ANN001, ANN003
+        def step() -> None:
+            clock["calls"].append(backend)
+            load = 2.0 if (len(clock["calls"]) - 1) // 2 % 2 else 1.0  # one repetition = both backends
+            clock["t"] += cost[backend] * load
+
+        return step
+
+    monkeypatch.setattr(bench_mod, "_step_fn", fake_step)
+    monkeypatch.setattr(bench_mod, "time", types.SimpleNamespace(perf_counter=lambda: clock["t"]))
+    argv = ["bench", "lenet5", "--backend", "eager,channels_last", "--reps", "4", "--warmup", "0"]
+    assert main([*argv, "--format", "json", "--quiet"]) == 0
+    eager, cl = json.loads(capsys.readouterr().out)["rows"]
+    # repetitions alternate the order: eager first, then channels_last first, ...
+    assert clock["calls"] == ["eager", "channels_last", "channels_last", "eager"] * 2
+    assert (eager["backend"], cl["backend"]) == ("eager", "channels_last")
+    assert eager["median_ms"] == pytest.approx(4500.0) and cl["median_ms"] == pytest.approx(1500.0)
+    assert cl["speedup_vs"] == "eager" and cl["speedup"] == pytest.approx(3.0)
+    assert eager["speedup"] is None
 
 
 def test_vs_torchvision_reports_an_interleaved_ratio(capsys):

@@ -146,12 +146,15 @@ def _fmt_rows(rows: list, fmt: str, peak: dict | None) -> str:
         return rows_to_csv(rows).rstrip("\n")
     vs = any(r.ratio is not None for r in rows)
     headers = ["model", "mode", "backend", "batch", "input", "median ms", "p90 ms", "img/s", "GFLOP/s"]
-    headers += ["% peak", "peak RSS MB"] + (["tv ms", "tv/ours"] if vs else [])
+    sp = any(r.speedup is not None for r in rows)
+    headers += ["% peak", "peak RSS MB"] + (["speed-up"] if sp else []) + (["tv ms", "tv/ours"] if vs else [])
     cells = []
     for r in rows:
         c = [r.model, r.mode, r.backend, r.batch, r.input, f"{r.median_ms:.2f}", f"{r.p90_ms:.2f}",
              f"{r.images_per_s:,.1f}", f"{r.gflop_per_s:.1f}",
              "-" if r.peak_fraction is None else f"{100 * r.peak_fraction:.1f}", f"{r.peak_rss_mb:,.0f}"]  # fmt: skip
+        if sp:  # against the first backend of the same model, mode and batch, timed interleaved with it
+            c += ["-" if r.speedup is None else f"{r.speedup:.2f}x vs {r.speedup_vs}"]
         if vs:
             c += ["-", "-"] if r.ratio is None else [f"{r.baseline_median_ms:.2f}", f"{r.ratio:.3f}"]
         cells.append(c)

@@ -7,9 +7,14 @@ the same process, and the peak resident memory of the run. A training step (forw
 loss, backward, SGD step) counts 3x the forward FLOPs: the backward pass computes gradients
 for inputs and for weights, each about one forward pass (Kaplan et al. 2020, §2.1).
 
-``vs="torchvision"`` times torchvision's model of the same architecture interleaved with
-ours, repetition by repetition, in the same process; ``ratio`` is the median of the paired
-ratios torchvision time / our time, so > 1 means ours is faster and machine noise hits both.
+The backends of one (model, mode, batch) are timed together, interleaved repetition by
+repetition (the order reversed every other repetition), so a load that comes and goes on the
+machine hits them all alike: ``speedup`` is the median of the paired ratios first backend's
+time / this backend's time (> 1: faster than the first backend named, ``speedup_vs``).
+``vs="torchvision"`` adds torchvision's model of the same architecture on each backend to
+the same interleaving; ``ratio`` is the median of the paired ratios torchvision time / our
+time, so > 1 means ours is faster and machine noise hits both. Peak resident memory is the
+process's while that group ran.
 
 An int8 directory from ``cnnlineage quantize`` is timed on its own runtime (PT2E: inductor,
 ``compile``, or the saved graph as it is, ``eager``; ONNX Runtime int8: ``onnxruntime``); its
@@ -57,6 +62,8 @@ class BenchRow:
     baseline: str | None = None  # "torchvision" when timed against it
     baseline_median_ms: float | None = None
     ratio: float | None = None  # median paired (baseline time / our time); > 1: ours is faster
+    speedup_vs: str | None = None  # the first backend of this model, mode and batch (None: it is the first)
+    speedup: float | None = None  # median paired (speedup_vs time / this time), timed interleaved
     clock: str = "wall"  # "wall" (latency) or "cpu" (CPU seconds of the process)
 
     def to_dict(self) -> dict[str, Any]:
@@ -185,64 +192,78 @@ def bench(
     from tqdm import tqdm
 
     modes = ["train"] if train else ["infer"]
-    configs = [
-        (m, meta, mode, _resolve(meta, b), n)
+    groups = [
+        (m, meta, mode, n, [_resolve(meta, b) for b in backends or [None]])
         for m, meta in sources
         for mode in modes
-        for b in backends or [None]
         for n in batches
     ]
     per = (warmup + reps) * (2 if vs else 1)
-    bar = tqdm(total=len(configs) * per, disable=not progress, unit="step", desc="bench", leave=False)
+    bar = tqdm(
+        total=sum(len(g[4]) for g in groups) * per,
+        disable=not progress,
+        unit="step",
+        desc="bench",
+        leave=False,
+    )
     rows = []
     flops: dict[tuple[str, str], float] = {}
     try:
-        for model, meta, mode, backend, batch in configs:
+        for model, meta, mode, batch, names in groups:
             size = list(input_size or meta["input_size"])
             name = meta["model_name"]
-            bar.set_postfix_str(f"{name} {mode} {backend} b{batch}")
             key = (name, "x".join(map(str, size)))
             if key not in flops:
                 flops[key] = _forward_gflop(model, size)
-            label = backend
-            if meta.get("int8"):  # e.g. "int8 pt2e:compile", "int8 onnxruntime"
-                method = meta["int8"]["method"]
-                label = f"int8 {method}" if backend == method else f"int8 {method}:{backend}"
-            if mode == "train" and backend in ("auto", "onnxruntime"):
-                bar.update(per)
-                continue  # inference-only backends
-            if backend == "auto" and not meta.get("int8"):
-                chosen = choose_backend(model, input_size=size, batch=batch, meta=meta, verbose=False)
-                label = f"auto:{chosen}"
+            if mode == "train":  # inference-only backends have no training step
+                bar.update(per * sum(b in ("auto", "onnxruntime") for b in names))
+                names = [b for b in names if b not in ("auto", "onnxruntime")]
+            if not names:
+                continue
+            bar.set_postfix_str(f"{name} {mode} b{batch} {','.join(names)}")
             peak_rss_reset()
-            own = (
-                model if meta.get("int8") else copy.deepcopy(model)
-            )  # (an int8 runner is rebuilt from its file)
-            ours = _step_fn(own, backend, mode=mode, input_size=size, batch=batch, meta=meta)
-            fns = [ours]
-            if vs:
-                fns.append(
-                    _step_fn(
-                        _torchvision_twin(model), backend, mode=mode, input_size=size, batch=batch, meta=meta
-                    )
-                )
+            labels, fns = [], []
+            for backend in names:
+                label = backend
+                if meta.get("int8"):  # e.g. "int8 pt2e:compile", "int8 onnxruntime"
+                    method = meta["int8"]["method"]
+                    label = f"int8 {method}" if backend == method else f"int8 {method}:{backend}"
+                elif backend == "auto":
+                    chosen = choose_backend(model, input_size=size, batch=batch, meta=meta, verbose=False)
+                    label = f"auto:{chosen}"
+                own = (
+                    model if meta.get("int8") else copy.deepcopy(model)
+                )  # (an int8 runner is rebuilt from its file)
+                labels.append(label)
+                fns.append(_step_fn(own, backend, mode=mode, input_size=size, batch=batch, meta=meta))
+                if vs:
+                    twin = _torchvision_twin(model)
+                    fns.append(_step_fn(twin, backend, mode=mode, input_size=size, batch=batch, meta=meta))
             times = _interleaved(fns, reps=reps, warmup=warmup, bar=bar, timer=timer)
             rss = peak_rss_mb()
-            med = statistics.median(times[0])
+            stride = 2 if vs else 1
+            first = times[0]
             gflop = flops[key] * (TRAIN_FLOPS_FACTOR if mode == "train" else 1)
-            rate = gflop * batch / med
-            row = BenchRow(
-                model=name, backend=label, mode=mode, batch=batch, input=key[1], reps=reps,
-                median_ms=med * 1e3, p90_ms=_percentile(times[0], 0.9) * 1e3, images_per_s=batch / med,
-                gflop_per_image=gflop, gflop_per_s=rate,
-                peak_fraction=rate / peak_gflops if peak_gflops and not meta.get("int8") else None,
-                peak_rss_mb=rss, clock=clock,
-            )  # fmt: skip
-            if vs:
-                row.baseline = vs
-                row.baseline_median_ms = statistics.median(times[1]) * 1e3
-                row.ratio = statistics.median(b / a for a, b in zip(times[0], times[1]))
-            rows.append(row)
+            for k, label in enumerate(labels):
+                ours = times[stride * k]
+                med = statistics.median(ours)
+                rate = gflop * batch / med
+                row = BenchRow(
+                    model=name, backend=label, mode=mode, batch=batch, input=key[1], reps=reps,
+                    median_ms=med * 1e3, p90_ms=_percentile(ours, 0.9) * 1e3, images_per_s=batch / med,
+                    gflop_per_image=gflop, gflop_per_s=rate,
+                    peak_fraction=rate / peak_gflops if peak_gflops and not meta.get("int8") else None,
+                    peak_rss_mb=rss, clock=clock,
+                )  # fmt: skip
+                if k:
+                    row.speedup_vs = labels[0]
+                    row.speedup = statistics.median(a / b for a, b in zip(first, ours))
+                if vs:
+                    tv = times[stride * k + 1]
+                    row.baseline = vs
+                    row.baseline_median_ms = statistics.median(tv) * 1e3
+                    row.ratio = statistics.median(b / a for a, b in zip(ours, tv))
+                rows.append(row)
     finally:
         bar.close()
     return rows
