@@ -52,10 +52,11 @@ REGNETX_RANGES = dict(depth=(4, 12), w0=(8, 64), wa=(4.0, 32.0), wm=(1.5, 3.0), 
 # The proxy training of every sampled model (the default of `search design-space`).
 # shapes10 at 32x32 with 1 epoch of 2,000 images (31 steps of lr 0.05) left every sampled
 # network at chance: these bottleneck networks need hundreds of SGD steps before their loss
-# leaves ln 10 (ResNet-20 needs about 100). Images at 16x16 make a step about 3x cheaper
-# (ResNet-20 still learns shapes10 at 16x16: 50% after 400 steps), so a model gets 312
-# steps (4 epochs of the 5,000-image search half) with the shipped shapes10 recipe's lr 0.1
-# and a short linear warm-up, and 2 x 32 models still fit in 30 minutes on one core.
+# leaves ln 10 (ResNet-20, under the same proxy, is at 41% error after 200 steps). Images at
+# 16x16 make a step about 3x cheaper (ResNet-20 still learns shapes10 at 16x16: 50% accuracy
+# after 400 steps), so a model gets 312 steps (4 epochs of the 5,000-image search half) at
+# the shipped shapes10 recipe's lr 0.1 after a short linear warm-up, and 2 x 32 models fit
+# in 30 minutes on one core (measured: 25 min; docs/search.md).
 PROXY = dict(size=16, limit=0, epochs=4.0, lr=0.1, warmup_steps=40)
 
 
