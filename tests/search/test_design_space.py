@@ -1,19 +1,25 @@
 """Design spaces, compound grid, EDFs, the width fit, and the search command end to end (--quick)."""
 
 import json
+import math
 import random
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import torch
 
 from cnnlineage.models.regnet import RegNetParams, regnet_stages
+from cnnlineage.search import common, design_space
+from cnnlineage.search.common import SearchData, proxy_lr, proxy_train
 from cnnlineage.search.compound import compound_grid, scaled_config
 from cnnlineage.search.design_space import (
     ANYNETX_RANGES,
+    PROXY,
     edf,
     fit_linear_widths,
+    run_design_space,
     sample_anynetx,
     sample_regnetx,
 )
@@ -62,6 +68,64 @@ def test_width_fit_recovers_a_known_line():
     )
     with pytest.raises(ValueError, match="at least two blocks"):
         fit_linear_widths([[[1, 8, 1, 8]]])
+
+
+def test_proxy_lr_warms_up_linearly_then_follows_the_half_cosine():
+    # without warm-up: the cosine over all steps, as before warm-up existed
+    assert [proxy_lr(k, 4, 1.0) for k in range(4)] == pytest.approx(
+        [1.0, (1 + math.sqrt(0.5)) / 2, 0.5, (1 - math.sqrt(0.5)) / 2]
+    )
+    # 4 warm-up steps of 10: 0.25, 0.5, 0.75, 1; then cos over the 6 left (step 7 is half-way)
+    lrs = [proxy_lr(k, 10, 0.2, 4) for k in range(10)]
+    assert lrs[:5] == pytest.approx([0.05, 0.1, 0.15, 0.2, 0.2]) and lrs[7] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(lrs[3:], lrs[4:]))  # never rises after the warm-up
+    # a warm-up longer than the run is cut to leave the last step at the top of the cosine
+    assert [proxy_lr(k, 3, 1.0, 10) for k in range(3)] == pytest.approx([0.5, 1.0, 1.0])
+
+
+def _tiny_data(n=16, side=4):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2 * n, 3, side, side, generator=g)
+    y = torch.arange(2 * n) % 10
+    return SearchData("tiny", x[:n], y[:n], x[n:], y[n:], num_classes=10, in_chans=3, size=(side, side))
+
+
+def test_proxy_train_uses_the_warm_up_schedule(monkeypatch):
+    calls = []
+
+    def spy(step, total, lr, warmup_steps=0):
+        calls.append((step, total, lr, warmup_steps))
+        return proxy_lr(step, total, lr, warmup_steps)
+
+    monkeypatch.setattr(common, "proxy_lr", spy)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 10))
+    r = proxy_train(model, _tiny_data(), epochs=3, seed=0, lr=0.3, batch_size=8, warmup_steps=2)
+    assert r["steps"] == 6 and calls == [(k, 6, 0.3, 2) for k in range(6)]
+    with pytest.raises(ValueError, match="warm-up steps must be >= 0"):
+        proxy_train(model, _tiny_data(), epochs=1, seed=0, warmup_steps=-1)
+
+
+def test_proxy_defaults_are_the_documented_ones():
+    # 16x16 images, the whole training split halved (5,000 search images on shapes10),
+    # 4 epochs of batch 64 = 312 steps, lr 0.1 after a 40-step warm-up
+    assert PROXY == dict(size=16, limit=0, epochs=4.0, lr=0.1, warmup_steps=40)
+    assert math.ceil(PROXY["epochs"] * (10_000 // 2 // 64)) == 312
+
+
+def test_design_space_resumes_extends_and_refuses_other_settings(tmp_path, monkeypatch):
+    # one-block networks drawn from the model's own random stream keep this test to a second
+    tiny = lambda rng: [[1, 8 * rng.randint(1, 4), 1, 8], [1, 16, 1, 8]]  # noqa: E731
+    monkeypatch.setattr(design_space, "sample_anynetx", tiny)
+    monkeypatch.setattr(design_space, "sample_regnetx", lambda rng: ({"depth": 2}, tiny(rng)))
+    data = _tiny_data()
+    kw = dict(epochs=1.0, lr=0.05, warmup_steps=1, seed=3)
+    first = run_design_space(data, str(tmp_path), samples=1, **kw)
+    assert [first["summary"][s]["n"] for s in ("anynetx", "regnetx")] == [1, 1]
+    more = run_design_space(data, str(tmp_path), samples=2, **kw)  # extends: the first models are kept
+    for space in ("anynetx", "regnetx"):
+        assert len(more["models"][space]) == 2 and more["models"][space][0] == first["models"][space][0]
+    with pytest.raises(ValueError, match="holds a design-space search"):
+        run_design_space(data, str(tmp_path), samples=2, **{**kw, "lr": 0.1})
 
 
 def test_compound_grid_holds_the_constraint_and_the_papers_point():

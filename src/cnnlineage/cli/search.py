@@ -69,7 +69,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="darts: hardware-aware term, MACs (analyzer) or latency measured here")  # fmt: skip
     p.add_argument("--cost-weight", type=float, default=0.0, help="darts: weight λ of the cost term")
     p.add_argument(
-        "--epochs", type=int, default=None, help="darts: search epochs; others: epochs per candidate"
+        "--epochs",
+        type=int,
+        default=None,
+        help="darts: search epochs; others: epochs per candidate (design-space default 4: 312 steps at 16x16)",
     )
     p.add_argument(
         "--retrain-epochs", type=int, default=None, help="darts/random: epochs of the final training"

@@ -168,12 +168,13 @@ def run_search(
             f"cnnlineage train darts --data {data} --set model.kwargs.genotype={out / 'genotype.json'}"
         )
     elif method == "design-space":
-        from .design_space import run_design_space
+        from .design_space import PROXY, run_design_space
 
-        sdata = load_search_data(data, seed=seed, limit=limit or 4000)
+        side = PROXY["size"]
+        sdata = load_search_data(data, size=(side, side), seed=seed, limit=limit or PROXY["limit"])
         log(f"search data: {sdata.describe()}")
         result = run_design_space(
-            sdata, str(out), samples=2 if quick else samples, epochs=0.25 if quick else float(epochs or 1),
+            sdata, str(out), samples=2 if quick else samples, epochs=0.25 if quick else float(epochs or PROXY["epochs"]),
             budget_minutes=budget_minutes, seed=seed, progress=progress,
         )  # fmt: skip
         plots.plot_edf(result["models"], out / "edf.png", data=data)

@@ -31,6 +31,7 @@ __all__ = [
     "SearchData",
     "SearchState",
     "load_search_data",
+    "proxy_lr",
     "proxy_train",
     "evaluate_tensors",
 ]
@@ -119,6 +120,18 @@ def evaluate_tensors(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batc
     return 100.0 * correct / max(1, len(y))
 
 
+def proxy_lr(step: int, total: int, lr: float, warmup_steps: int = 0) -> float:
+    """Return the learning rate of step ``step`` (0-based) of ``total``: linear warm-up, then a half cosine.
+
+    Warm-up steps 0..w-1 get lr·(step + 1)/w; the remaining steps follow
+    lr·(1 + cos(π·(step − w)/(total − w)))/2, so without warm-up step 0 trains at lr.
+    """
+    warm = min(warmup_steps, total - 1)
+    if step < warm:
+        return lr * (step + 1) / warm
+    return 0.5 * lr * (1 + math.cos(math.pi * (step - warm) / (total - warm)))
+
+
 def proxy_train(
     model: nn.Module,
     data: SearchData,
@@ -128,15 +141,20 @@ def proxy_train(
     lr: float = 0.05,
     batch_size: int = 64,
     weight_decay: float = 5e-4,
+    warmup_steps: int = 0,
 ) -> dict[str, float]:
     """Return the validation accuracy (%) and timing of ``model`` after a short training on the search half.
 
     SGD with momentum 0.9, a cosine schedule over ``epochs`` (fractions allowed) and
-    gradient clipping at 5, as DARTS uses for its weights (§3.1.2). This ranks candidates
-    cheaply; it is not the final training of the chosen network.
+    gradient clipping at 5, as DARTS uses for its weights (§3.1.2). ``warmup_steps`` first
+    raises the learning rate linearly from lr / warmup_steps to lr (then the cosine runs
+    over the remaining steps). This ranks candidates cheaply; it is not the final training
+    of the chosen network.
     """
     if epochs <= 0:
         raise ValueError(f"proxy training needs a positive number of epochs, got {epochs}")
+    if warmup_steps < 0:
+        raise ValueError(f"warm-up steps must be >= 0, got {warmup_steps}")
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
@@ -149,7 +167,7 @@ def proxy_train(
             if step >= total:
                 break
             for group in opt.param_groups:
-                group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / total))
+                group["lr"] = proxy_lr(step, total, lr, warmup_steps)
             out = model(data.x_search[idx])
             out = out[0] if isinstance(out, (tuple, list)) else out
             loss = F.cross_entropy(out, data.y_search[idx])
