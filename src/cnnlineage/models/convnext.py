@@ -82,7 +82,9 @@ class ConvNeXtBlock(nn.Module):
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.drop_path(self.layer_scale * self.block(x))
+        out = self.drop_path(self.layer_scale * self.block(x))
+        out += x  # in place, as torchvision: no new activation-sized tensor per block
+        return out
 
 
 @dataclass(frozen=True)

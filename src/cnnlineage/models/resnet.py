@@ -89,8 +89,9 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
-        out = self.se(self.bn2(self.conv2(out)))
-        return self.act2(self.drop_path(out) + self.downsample(x))
+        out = self.drop_path(self.se(self.bn2(self.conv2(out))))
+        out += self.downsample(x)  # in place, as torchvision: no new activation-sized tensor per block
+        return self.act2(out)
 
 
 class Bottleneck(nn.Module):
@@ -160,8 +161,9 @@ class Bottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.avd(self.act2(self.bn2(self.conv2(out))))
-        out = self.se(self.bn3(self.conv3(out)))
-        return self.act3(self.drop_path(out) + self.downsample(x))
+        out = self.drop_path(self.se(self.bn3(self.conv3(out))))
+        out += self.downsample(x)  # in place, as torchvision
+        return self.act3(out)
 
 
 BLOCKS: dict[str, type[BasicBlock] | type[Bottleneck]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
