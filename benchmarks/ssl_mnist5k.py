@@ -47,7 +47,19 @@ def main() -> None:
     ap.add_argument("--model", default="lenet5_modern")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--methods", nargs="+", default=["simclr", "moco", "byol", "dino"])
-    ap.add_argument("--epochs", type=int, default=10, help="pre-training epochs per method")
+    ap.add_argument(
+        "--epochs",
+        nargs="+",
+        default=["10"],
+        help="pre-training epochs: N for every method, METHOD=N for one (e.g. 10 simclr=100)",
+    )
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides for every pre-training run (e.g. ssl.probe_every=10)",
+    )
     ap.add_argument("--semi", nargs="*", default=["fixmatch"], help="semi-supervised methods")
     ap.add_argument("--semi-epochs", type=int, default=10)
     ap.add_argument("--labels-per-class", type=int, default=10)
@@ -56,6 +68,12 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     lpc, quiet = args.labels_per_class, ['run.progress="none"', "run.tensorboard=false"]
+    pre_epochs = {
+        m: int(e.split("=")[-1])
+        for m in args.methods
+        for e in args.epochs
+        if "=" not in e or e.startswith(m + "=")
+    }
     rows: dict[str, list[dict]] = {}
 
     def add(name: str, rec: dict) -> None:
@@ -68,14 +86,14 @@ def main() -> None:
         for method in args.methods:
             out = f"{args.out}/{method}-{args.data}-{seed}"
             cfg = pretrain_config(args.model, method=method, overrides=[
-                f"data.name={args.data}", f"epochs={args.epochs}", f"seed={seed}", f'run.out_dir="{out}"', *quiet])  # fmt: skip
+                f"data.name={args.data}", f"epochs={pre_epochs[method]}", f"seed={seed}", f'run.out_dir="{out}"', *quiet,
+                *args.set])  # fmt: skip
             t = time.perf_counter()
             pretrain(cfg, overwrite=True, log=lambda s: None)
             minutes = (time.perf_counter() - t) / 60
             ckpt = f"{out}/checkpoints/last.pt"
-            add(
-                method, {"seed": seed, "minutes": minutes, **_probe(ckpt, data=args.data, seed=seed, lpc=lpc)}
-            )
+            rec = {"seed": seed, "epochs": pre_epochs[method], "minutes": minutes}
+            add(method, {**rec, **_probe(ckpt, data=args.data, seed=seed, lpc=lpc)})
         steps = 0  # the supervised baseline takes as many optimizer steps as the longest semi-supervised run
         for semi in [*args.semi, "none"]:
             out = f"{args.out}/semi-{semi}-{args.data}-{seed}"
@@ -107,6 +125,10 @@ def main() -> None:
     for name, rs in rows.items():
         print(f"| {name} | {cell(rs, 'linear')} | {cell(rs, 'knn')} | {cell(rs, 'linear_few')} | "
               f"{cell(rs, 'knn_few')} | {cell(rs, 'top1')} | {cell(rs, 'minutes')} |")  # fmt: skip
+    base = {r["seed"]: r["linear"] for r in rows.get(f"random {args.model}", [])}
+    for method in args.methods:
+        above = [r["linear"] > base[r["seed"]] for r in rows.get(method, []) if r["seed"] in base]
+        print(f"{method}: linear probe above the random network's in {sum(above)} of {len(above)} seeds")
     res = Path("benchmarks/results")
     res.mkdir(parents=True, exist_ok=True)
     (res / f"ssl_{args.data}.json").write_text(

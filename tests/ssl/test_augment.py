@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+from torchvision.transforms import v2
 
 from cnnlineage.data import EpochSampler
 from cnnlineage.data.datasets import DATASET_INFO, TensorImageDataset
 from cnnlineage.data.transforms import mix_seed
 from cnnlineage.registry import create_model
 from cnnlineage.ssl.augment import ViewsDataset, build_views, local_crop_size, view_specs
+from cnnlineage.ssl.pretrain import pretrain_config
+from cnnlineage.train.config import ConfigError
 
 
 def _digits(n=6, side=28, chans=1):
@@ -71,3 +75,20 @@ def test_local_crop_size_respects_the_model():
     assert local_crop_size(create_model("resnet20"), (28, 28)) == (12, 12)  # ~96/224 of the side
     vit = create_model("vit_tiny_patch4_32", img_size=16)
     assert local_crop_size(vit, (32, 32)) == (12, 12)  # a multiple of the 4-pixel patch
+
+
+def test_crop_min_sets_the_smallest_crop_of_the_full_size_views():
+    digits = DATASET_INFO["mnist5k"]
+    for method in ("simclr", "moco", "byol", "mae"):
+        specs = view_specs(method, digits, (28, 28), min_scale=0.5)
+        assert [s.scale for s in specs] == [(0.5, 1.0)] * len(specs)
+        crop = build_views(specs, digits, size=(28, 28), resize=False).views[0].transforms[0]
+        assert isinstance(crop, v2.RandomResizedCrop) and tuple(crop.scale) == (0.5, 1.0)
+    dino = view_specs("dino", digits, (28, 28), local_crops=2, local_size=(12, 12), min_scale=0.6)
+    assert [s.scale for s in dino] == [(0.6, 1.0)] * 2 + [(0.2, 0.4)] * 2  # local crops keep theirs
+    assert view_specs("simclr", digits, (28, 28))[0].scale == (0.2, 1.0)  # 0: the method's own
+
+
+def test_crop_min_outside_0_1_is_refused():
+    with pytest.raises(ConfigError, match=r"ssl.crop_min must be in \[0, 1\)"):
+        pretrain_config("lenet5_modern", method="simclr", overrides=["ssl.crop_min=1.0"])

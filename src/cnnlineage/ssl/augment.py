@@ -97,13 +97,20 @@ def view_specs(
     *,
     local_crops: int = 0,
     local_size: tuple[int, int] | None = None,
+    min_scale: float = 0.0,
 ) -> list[ViewSpec]:
-    """Return the views ``method`` draws of each image of the data set ``info`` at model input ``size``."""
+    """Return the views ``method`` draws of each image of the data set ``info`` at model input ``size``.
+
+    ``min_scale`` > 0 replaces the smallest crop area of the full-size views (DINO's global
+    crops; its local crops keep theirs), e.g. 0.5 to keep at least half of a digit.
+    """
     colour = info.in_chans == 3
     small = min(size) < SMALL
     flip = 0.0 if info.name in DIGIT_SETS else 0.5
 
     def lo(paper_min: float) -> float:
+        if min_scale:
+            return min_scale
         return max(paper_min, MIN_SMALL_SCALE) if small else paper_min
 
     def view(
@@ -138,15 +145,16 @@ def view_specs(
         ]
     if method == "dino":
         jitter = (0.4, 0.4, 0.2, 0.1)
+        glob = (min_scale or 0.4, 1.0)
         views = [
-            view((0.4, 1.0), jitter=jitter, blur=1.0),
-            view((0.4, 1.0), jitter=jitter, blur=0.1, solarize=0.2),
+            view(glob, jitter=jitter, blur=1.0),
+            view(glob, jitter=jitter, blur=0.1, solarize=0.2),
         ]
-        local = (lo(0.05), 0.4)
+        local = (max(0.05, MIN_SMALL_SCALE) if small else 0.05, 0.4)
         at = local_size or size
         return views + [view(local, at=at, jitter=jitter, blur=0.5) for _ in range(local_crops)]
     if method == "mae":
-        return [ViewSpec(size=size, scale=(0.2, 1.0), hflip=flip)]
+        return [ViewSpec(size=size, scale=(min_scale or 0.2, 1.0), hflip=flip)]
     raise ValueError(f"unknown self-supervised method {method!r}; known: simclr, moco, byol, dino, mae")
 
 

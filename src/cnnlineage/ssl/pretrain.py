@@ -266,7 +266,12 @@ class PretrainTrainer(Trainer):
         resize = self.info.size != self.size
         local = local_crop_size(net, self.size)
         specs = view_specs(
-            cfg.ssl.method, self.info, self.size, local_crops=cfg.ssl.local_crops, local_size=local
+            cfg.ssl.method,
+            self.info,
+            self.size,
+            local_crops=cfg.ssl.local_crops,
+            local_size=local,
+            min_scale=cfg.ssl.crop_min,
         )
         self.views = build_views(specs, self.info, size=self.size, resize=resize)
         self.test_tf = build_transforms(

@@ -256,6 +256,7 @@ class SSLConfig:
     )
     queue_size: int = 4096  # MoCo: number of negative keys kept in the queue
     local_crops: int = 4  # DINO: number of small local crops besides the two global ones
+    crop_min: float = 0.0  # smallest area fraction of a view's random crop (0 = the method's; DINO: global crops)
     mask_ratio: float = 0.75  # MAE: fraction of patches masked (He et al. 2022 use 0.75)
     decoder_dim: int = 128  # MAE: width of the light decoder
     decoder_depth: int = 2  # MAE: transformer blocks in the decoder
@@ -668,6 +669,11 @@ def _validate_ssl(ss: SSLConfig) -> None:
     if not 0 <= ss.local_crops <= 32:
         raise ConfigError(f"ssl.local_crops must be in [0, 32] (DINO uses 6-10); got {ss.local_crops!r}")
     _at_least(ss.probe_every, 0, "ssl.probe_every")
+    if not 0 <= ss.crop_min < 1:
+        raise ConfigError(
+            f"ssl.crop_min must be in [0, 1) (the smallest crop's share of the image; 0 = the method's); "
+            f"got {ss.crop_min!r}"
+        )
     for key in ("temperature", "teacher_temp"):
         if getattr(ss, key) <= 0:
             raise ConfigError(f"ssl.{key} must be > 0; got {getattr(ss, key)!r}")
