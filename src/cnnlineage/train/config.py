@@ -256,7 +256,9 @@ class SSLConfig:
     )
     queue_size: int = 4096  # MoCo: number of negative keys kept in the queue
     local_crops: int = 4  # DINO: number of small local crops besides the two global ones
-    crop_min: float = 0.0  # smallest area fraction of a view's random crop (0 = the method's; DINO: global crops)
+    crop_min: float = (
+        0.0  # smallest area fraction of a view's random crop (0 = the method's; DINO: global crops)
+    )
     mask_ratio: float = 0.75  # MAE: fraction of patches masked (He et al. 2022 use 0.75)
     decoder_dim: int = 128  # MAE: width of the light decoder
     decoder_depth: int = 2  # MAE: transformer blocks in the decoder
