@@ -10,8 +10,8 @@ from cnnlineage.data import EpochSampler
 from cnnlineage.data.datasets import DATASET_INFO, TensorImageDataset
 from cnnlineage.data.transforms import mix_seed
 from cnnlineage.registry import create_model
-from cnnlineage.ssl.augment import ViewsDataset, build_views, local_crop_size, view_specs
-from cnnlineage.ssl.pretrain import pretrain_config
+from cnnlineage.ssl.augment import ViewsDataset, build_views, describe_views, local_crop_size, view_specs
+from cnnlineage.ssl.pretrain import check_pretrain_config, pretrain_config
 from cnnlineage.train.config import ConfigError
 
 
@@ -92,3 +92,27 @@ def test_crop_min_sets_the_smallest_crop_of_the_full_size_views():
 def test_crop_min_outside_0_1_is_refused():
     with pytest.raises(ConfigError, match=r"ssl.crop_min must be in \[0, 1\)"):
         pretrain_config("lenet5_modern", method="simclr", overrides=["ssl.crop_min=1.0"])
+
+
+def test_augment_affine_reaches_every_view_and_stays_seeded():
+    digits = DATASET_INFO["mnist5k"]
+    plain = build_views(view_specs("simclr", digits, (28, 28)), digits, size=(28, 28), resize=False)
+    specs = view_specs("simclr", digits, (28, 28), affine=(10.0, 0.1, 0.1))
+    assert [s.affine for s in specs] == [(10.0, 0.1, 0.1)] * 2
+    moved = build_views(specs, digits, size=(28, 28), resize=False)
+    assert "affine 10deg/0.1/0.1" in describe_views(moved)
+    key = (1, mix_seed(0, 2, 1))
+    (a, b), _ = ViewsDataset(_digits(), moved)[key]
+    (a2, b2), _ = ViewsDataset(_digits(), moved)[key]
+    (p, q), _ = ViewsDataset(_digits(), plain)[key]
+    assert torch.equal(a, a2) and torch.equal(b, b2)  # the same views for the same (seed, epoch, index)
+    assert not torch.equal(a, p) and not torch.equal(b, q)  # the rotation, shift and zoom were applied
+
+
+def test_pretraining_takes_the_affine_keys_and_refuses_other_augment_keys():
+    cfg = pretrain_config("lenet5_modern", method="simclr", overrides=["augment.affine_degrees=10"])
+    check_pretrain_config(cfg)
+    assert cfg.augment.affine_degrees == 10
+    bad = pretrain_config("lenet5_modern", method="simclr", overrides=["augment.hflip=0.5"])
+    with pytest.raises(ConfigError, match=r"does not use augment.hflip .*only the affine_\* keys apply"):
+        check_pretrain_config(bad)

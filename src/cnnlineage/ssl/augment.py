@@ -39,7 +39,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from ..data.datasets import DatasetInfo, TensorImageDataset
-from ..data.transforms import seeded
+from ..data.transforms import RandomAffine, seeded
 
 __all__ = [
     "DIGIT_SETS",
@@ -69,6 +69,7 @@ class ViewSpec:
     grey: float = 0.0  # probability of turning the view grey (3 channels kept)
     blur: float = 0.0  # probability of a Gaussian blur, sigma in [0.1, 2]
     solarize: float = 0.0  # probability of solarising (pixels >= 128 inverted)
+    affine: tuple[float, float, float] = (0.0, 0.0, 0.0)  # rotation degrees, shift fraction, zoom (0 = off)
 
 
 def local_crop_size(model: torch.nn.Module, size: tuple[int, int]) -> tuple[int, int]:
@@ -98,11 +99,14 @@ def view_specs(
     local_crops: int = 0,
     local_size: tuple[int, int] | None = None,
     min_scale: float = 0.0,
+    affine: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> list[ViewSpec]:
     """Return the views ``method`` draws of each image of the data set ``info`` at model input ``size``.
 
     ``min_scale`` > 0 replaces the smallest crop area of the full-size views (DINO's global
     crops; its local crops keep theirs), e.g. 0.5 to keep at least half of a digit.
+    ``affine`` (degrees, translate, scale) adds the trainer's random rotation, shift and zoom
+    (:class:`~cnnlineage.data.transforms.RandomAffine`) to every view, after the crop.
     """
     colour = info.in_chans == 3
     small = min(size) < SMALL
@@ -130,6 +134,7 @@ def view_specs(
             grey=0.2 if colour else 0.0,
             blur=0.0 if small else blur,
             solarize=solarize if colour else 0.0,
+            affine=tuple(affine),
         )
 
     if method in ("simclr", "moco"):
@@ -154,7 +159,7 @@ def view_specs(
         at = local_size or size
         return views + [view(local, at=at, jitter=jitter, blur=0.5) for _ in range(local_crops)]
     if method == "mae":
-        return [ViewSpec(size=size, scale=(min_scale or 0.2, 1.0), hflip=flip)]
+        return [ViewSpec(size=size, scale=(min_scale or 0.2, 1.0), hflip=flip, affine=tuple(affine))]
     raise ValueError(f"unknown self-supervised method {method!r}; known: simclr, moco, byol, dino, mae")
 
 
@@ -173,7 +178,10 @@ def _transform(spec: ViewSpec, mean: Sequence[float], std: Sequence[float]) -> v
         steps.append(v2.RandomApply([v2.GaussianBlur(k, sigma=(0.1, 2.0))], p=spec.blur))
     if spec.solarize:
         steps.append(v2.RandomSolarize(128, p=spec.solarize))
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+    steps.append(v2.ToDtype(torch.float32, scale=True))
+    if any(spec.affine):
+        steps.append(RandomAffine(*spec.affine))  # on [0, 1] floats: the zero fill is black
+    steps.append(v2.Normalize(list(mean), list(std)))
     return v2.Compose(steps)
 
 
@@ -211,6 +219,7 @@ def describe_views(mv: MultiView) -> str:
         ops += [f"grey {s.grey:g}"] if s.grey else []
         ops += [f"blur {s.blur:g}"] if s.blur else []
         ops += [f"solarize {s.solarize:g}"] if s.solarize else []
+        ops += ["affine {:g}deg/{:g}/{:g}".format(*s.affine)] if any(s.affine) else []
         parts.append(f"{n}x({', '.join(ops)})")
     return " + ".join(parts)
 

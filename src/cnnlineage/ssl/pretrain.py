@@ -77,6 +77,7 @@ __all__ = [
 
 METHODS = ("simclr", "moco", "byol", "dino", "mae")
 QUICK = {"data": {"train_subset": 512, "test_subset": 256, "batch_size": 128}, "epochs": 1}
+VIEW_AUGMENT = ("affine_degrees", "affine_translate", "affine_scale")  # augment.* keys the views also take
 _ADAMW = {"name": "adamw", "lr": 1e-3, "weight_decay": 5e-4}  # on mnist5k SGD (lr 0.12) did worse
 _ADAMW_VIT = {"name": "adamw", "lr": 5e-4, "weight_decay": 0.04}  # DINO's ViT recipe (lr for batch 256)
 # the method's own settings; EMA rates for runs of a few hundred steps (docs/ssl.md)
@@ -194,12 +195,14 @@ def check_pretrain_config(cfg: TrainConfig) -> None:
         if on
     ]
     refused += [
-        f"augment.{k}" for k, v in config_to_dict(cfg)["augment"].items() if v != getattr(AugmentConfig(), k)
+        f"augment.{k}"
+        for k, v in config_to_dict(cfg)["augment"].items()
+        if v != getattr(AugmentConfig(), k) and k not in VIEW_AUGMENT
     ]
     if refused:
         raise ConfigError(
             f"pre-training does not use {', '.join(refused)} (classification settings; each method draws its own "
-            "views, docs/ssl.md): leave them unset"
+            "views, docs/ssl.md; of augment.* only the affine_* keys apply): leave them unset"
         )
 
 
@@ -272,6 +275,7 @@ class PretrainTrainer(Trainer):
             local_crops=cfg.ssl.local_crops,
             local_size=local,
             min_scale=cfg.ssl.crop_min,
+            affine=(cfg.augment.affine_degrees, cfg.augment.affine_translate, cfg.augment.affine_scale),
         )
         self.views = build_views(specs, self.info, size=self.size, resize=resize)
         self.test_tf = build_transforms(
