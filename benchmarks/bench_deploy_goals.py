@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 
-TRAIN_MODELS = ["resnet18", "resnet50", "mobilenet_v2"]
 MODELS = [
     "resnet18",
     "resnet50",
@@ -41,10 +40,11 @@ def main() -> None:
         "infer": ["bench", *MODELS, "--vs", "torchvision", "--reps", args.reps, "--out", f"{args.out}/infer"],
         "auto": ["bench", "resnet50", "mobilenet_v2", "--backend", "eager,onnxruntime,auto", "--reps", args.reps,
                  "--out", f"{args.out}/auto"],
-        "train": ["bench", *TRAIN_MODELS, "--train", "--batch", "32", "--vs", "torchvision", "--reps", args.train_reps,
+        "train": ["bench", *MODELS, "--train", "--batch", "32", "--vs", "torchvision", "--reps", args.train_reps,
                   "--warmup", "1", "--out", f"{args.out}/train"],
     }  # fmt: skip
     env = {**os.environ, "CNNLINEAGE_CACHE": f"{args.out}/cache"}
+    start = time.perf_counter()
     for name, argv in parts.items():
         if args.only and name != args.only:
             continue
@@ -53,6 +53,7 @@ def main() -> None:
         t = time.perf_counter()
         subprocess.run(cmd, env=env, check=True)
         print(f"({time.perf_counter() - t:.0f}s)\n", flush=True)
+    print(f"all parts: {time.perf_counter() - start:.0f}s", flush=True)
 
 
 if __name__ == "__main__":
