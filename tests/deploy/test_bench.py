@@ -6,9 +6,11 @@ import csv
 import json
 
 import pytest
+import torch
 
 from cnnlineage.analysis import profile
 from cnnlineage.cli import main
+from cnnlineage.deploy.bench import check_clock
 from cnnlineage.deploy.peak import measure_peak
 
 FIELDS = {
@@ -91,9 +93,18 @@ def test_backends_are_interleaved_and_paired(monkeypatch, capsys):
     assert eager["speedup"] is None
 
 
-def test_vs_torchvision_reports_an_interleaved_ratio(capsys):
+@pytest.fixture
+def keep_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def test_vs_torchvision_reports_an_interleaved_ratio(capsys, keep_threads):
     argv = [
         "bench",
+        "--threads",
+        "1",
         "alexnet",
         "--input",
         "3x63x63",
@@ -136,6 +147,18 @@ def test_bad_input_is_one_line_exit_2(argv, needle, capsys):
     assert main(["bench", *argv, "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and "\n" not in err
+
+
+def test_cpu_clock_on_several_threads_is_refused(capsys, keep_threads, tmp_path):
+    out = tmp_path / "out"
+    assert main(["bench", "lenet5", "--clock", "cpu", "--threads", "2", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--clock cpu needs --threads 1 (this run has 2)" in err and "\n" not in err
+    assert not out.exists()
+    with pytest.raises(ValueError, match="needs --threads 1"):
+        check_clock("cpu")  # the library refuses it too (2 threads still set here)
+    torch.set_num_threads(1)
+    check_clock("cpu")
 
 
 def test_missing_backend_package_names_it(monkeypatch, capsys):

@@ -169,7 +169,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     from ..common import atomic_write_text
     from ..deploy import load_source
-    from ..deploy.bench import bench, plot_latency, rows_to_csv
+    from ..deploy.bench import bench, check_clock, plot_latency, rows_to_csv
     from ..deploy.peak import bf16_supported, measure_peak
 
     if args.threads is not None:
@@ -178,6 +178,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if not args.sources and not args.peak:
         raise ValueError("give at least one MODEL_OR_CHECKPOINT, or --peak to measure the GEMM peak only")
+    check_clock(args.clock)  # before the peak: it is timed with the same clock
     batches = _int_list(args.batch, "--batch")
     backends = [b.strip() for b in args.backend.split(",") if b.strip()] if args.backend else None
     size = _parse_input(args.input) if args.input else None
@@ -247,7 +248,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "--clock",
         choices=["wall", "cpu"],
         default="wall",
-        help="wall: latency; cpu: CPU seconds of the process (steadier on a machine other jobs share)",
+        help="wall: latency; cpu: CPU seconds of the process (steadier on a machine other jobs share; "
+        "needs --threads 1)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_bench)

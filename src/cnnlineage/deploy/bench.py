@@ -71,6 +71,23 @@ class BenchRow:
         return asdict(self)
 
 
+def check_clock(clock: str) -> None:
+    """Raise ValueError unless ``clock`` is "wall", or "cpu" with one PyTorch thread.
+
+    The CPU clock is the process's CPU time: on several threads it also counts ONNX Runtime's
+    pool threads spinning while another backend runs, and it lags for threads still running
+    on other cores, so short runs are under-counted and GEMM peaks come out too high.
+    """
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"--clock must be wall or cpu, got {clock!r}")
+    if clock == "cpu" and torch.get_num_threads() != 1:
+        raise ValueError(
+            f"--clock cpu needs --threads 1 (this run has {torch.get_num_threads()}): on several threads "
+            "the process's CPU time also counts idle runtime threads and under-counts short runs; "
+            "use --threads 1 with --clock cpu, or --clock wall on a quiet machine"
+        )
+
+
 def peak_rss_reset() -> None:
     """Reset the kernel's peak-RSS counter of this process (Linux), so the next reading covers one run."""
     try:
@@ -186,8 +203,7 @@ def bench(
     """
     _validate(batches=batches, backends=backends or [], reps=reps, warmup=warmup, vs=vs, train=train)
     _validate_int8(sources, backends=backends, vs=vs, train=train)
-    if clock not in ("wall", "cpu"):
-        raise ValueError(f"--clock must be wall or cpu, got {clock!r}")
+    check_clock(clock)
     timer = time.perf_counter if clock == "wall" else time.process_time
     from tqdm import tqdm
 
