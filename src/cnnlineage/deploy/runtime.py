@@ -63,6 +63,9 @@ class OnnxModel(nn.Module):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or torch.get_num_threads()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads sleep instead of spinning: spinning ones take the cores from PyTorch
+        # work in the same process (bench interleaves the backends; eager ran 2.8x slower beside it).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         src = path if isinstance(path, bytes) else str(path)
         if not isinstance(path, bytes) and not Path(path).is_file():
             raise ValueError(f"ONNX file {path} does not exist")
