@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import torch
+from ssl_mnist5k import cell  # this script's folder is on sys.path
 
 from cnnlineage.ssl.pretrain import pretrain, pretrain_config
 from cnnlineage.train import train
@@ -83,13 +84,6 @@ def main() -> None:
                     "minutes": s["wall_seconds"] / 60,
                 },
             )
-
-    def cell(rs: list[dict], key: str) -> str:
-        vals = [r[key] for r in rs if key in r]
-        if not vals:
-            return ""
-        per = f" ({', '.join(f'{v:.1f}' for v in vals)})" if len(vals) > 1 else ""
-        return f"{statistics.mean(vals):.2f}{per}"
 
     diffs = [f["top1"] - s["top1"] for f, s in zip(rows["fine-tuned from MAE"], rows["from scratch"])]
     print(f"\n{MODEL} on {args.data}: {args.labelled} labelled images, {args.epochs} epochs; "

@@ -30,6 +30,15 @@ from cnnlineage.train import train
 from cnnlineage.train.run import resolve_config
 
 
+def cell(rs: list[dict], key: str) -> str:
+    """Return the Markdown cell of ``key`` over the seeds' records: the mean, each seed in brackets."""
+    vals = [r[key] for r in rs if key in r]
+    if not vals:
+        return ""
+    per = f" ({', '.join(f'{v:.1f}' for v in vals)})" if len(vals) > 1 else ""
+    return f"{statistics.mean(vals):.2f}{per}"
+
+
 def _probe(source: str | None, *, data: str, seed: int, raw: bool = False, lpc: int = 10) -> dict:
     r = run_probe(
         source, data=data, raw=raw, seed=seed, labels_per_class=[lpc], progress=False, log=lambda s: None
@@ -110,13 +119,6 @@ def main() -> None:
             name = f"{lpc} labels/class: " + ("supervised" if semi == "none" else semi)
             add(name, {"seed": seed, "top1": s["final_top1"], "minutes": s["wall_seconds"] / 60,
                        "epochs": epochs, "steps": last["step"]})  # fmt: skip
-
-    def cell(rs: list[dict], key: str) -> str:
-        vals = [r[key] for r in rs if key in r]
-        if not vals:
-            return ""
-        per = f" ({', '.join(f'{v:.1f}' for v in vals)})" if len(vals) > 1 else ""
-        return f"{statistics.mean(vals):.2f}{per}"
 
     print(f"\n{args.model} on {args.data}, seeds {args.seeds}")
     print(f"| features / run | linear (all) | k-NN (all) | linear ({lpc}/class) | k-NN ({lpc}/class) | "
