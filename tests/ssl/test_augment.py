@@ -116,3 +116,17 @@ def test_pretraining_takes_the_affine_keys_and_refuses_other_augment_keys():
     bad = pretrain_config("lenet5_modern", method="simclr", overrides=["augment.hflip=0.5"])
     with pytest.raises(ConfigError, match=r"does not use augment.hflip .*only the affine_\* keys apply"):
         check_pretrain_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("augment.affine_degrees=1e9", "augment.affine_degrees must be in [0, 180]"),
+        ("augment.affine_translate=5", "augment.affine_translate must be in [0, 1]"),
+        ("augment.affine_scale=-3", "augment.affine_scale must be in [0, 1)"),
+    ],
+)
+def test_absurd_affine_values_are_refused(override, needle):
+    with pytest.raises(ConfigError) as e:
+        pretrain_config("lenet5_modern", method="simclr", overrides=[override])
+    assert needle in str(e.value) and "\n" not in str(e.value)

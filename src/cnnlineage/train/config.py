@@ -552,6 +552,14 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         _at_least(getattr(a, key), 0, f"augment.{key}")
     if not 0 <= a.affine_scale < 1:
         raise ConfigError(f"augment.affine_scale must be in [0, 1); got {a.affine_scale!r}")
+    if a.affine_degrees > 180:
+        raise ConfigError(
+            f"augment.affine_degrees must be in [0, 180] (a rotation in [-d, d] degrees); got {a.affine_degrees!r}"
+        )
+    if a.affine_translate > 1:
+        raise ConfigError(
+            f"augment.affine_translate must be in [0, 1] (a fraction of the image side); got {a.affine_translate!r}"
+        )
     _choice(a.policy, POLICIES, "augment.policy")
     _choice(o.name, OPTIMIZERS, "optim.name")
     if o.lr <= 0:
