@@ -130,3 +130,56 @@ def test_absurd_affine_values_are_refused(override, needle):
     with pytest.raises(ConfigError) as e:
         pretrain_config("lenet5_modern", method="simclr", overrides=[override])
     assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_batched_colour_operations_match_torchvision_image_by_image():
+    from cnnlineage.ssl.augment import ViewTail, _grey
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 3, 12, 12, generator=g)
+    x[0] = 0.5  # a grey image: hue has nothing to turn
+    f = torch.tensor([0.3, 0.9, 1.0, 1.4, 1.8])
+    hue = torch.tensor([-0.1, -0.02, 0.0, 0.05, 0.1])
+    F = v2.functional
+    refs = {0: F.adjust_brightness, 1: F.adjust_contrast, 2: F.adjust_saturation}
+    for op, ref in refs.items():
+        got = ViewTail._jitter(op, x, f)
+        for i in range(5):
+            assert torch.allclose(got[i], ref(x[i], float(f[i])), atol=1e-5), (op, i)
+    got = ViewTail._jitter(3, x, hue)
+    for i in range(5):
+        assert torch.allclose(got[i], F.adjust_hue(x[i], float(hue[i])), atol=1e-4), ("hue", i)
+    assert torch.allclose(_grey(x), F.rgb_to_grayscale(x), atol=1e-6)
+    info = DATASET_INFO["imagefolder"]
+    tail = ViewTail(view_specs("byol", info, (64, 64))[0], info.mean, info.std)
+    sigma = torch.tensor([0.1, 0.5, 1.0, 1.5, 2.0])
+    got = tail._blur(x, sigma)
+    for i in range(5):
+        want = F.gaussian_blur(x[i], [tail.kernel] * 2, [float(sigma[i])] * 2)
+        assert torch.allclose(got[i], want, atol=1e-5), ("blur", i)
+
+
+def test_colour_views_apply_each_step_with_its_probability():
+    from cnnlineage.ssl.augment import N_COLOUR, ViewTail
+
+    info = DATASET_INFO["shapes10"]
+    byol = view_specs("byol", info, (32, 32))[1]  # jitter 0.8, grey 0.2, solarise 0.2
+    tail = ViewTail(byol, (0.0,) * 3, (1.0,) * 3)  # no normalisation: the [0, 1] image comes back
+    x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    plain = x.float() / 255
+    rows = torch.ones(4, N_COLOUR)  # every draw at 1: no step applies
+    assert torch.allclose(tail(x, rows), plain)
+    rows[1, 9] = 0.0  # image 1 turns grey
+    rows[2, 12] = 0.0  # image 2 is solarised
+    out = tail(x, rows)
+    assert torch.allclose(out[[0, 3]], plain[[0, 3]])
+    assert torch.allclose(out[1], v2.functional.rgb_to_grayscale(plain[1], 3), atol=1e-6)
+    assert torch.allclose(out[2], torch.where(plain[2] >= 0.5, 1 - plain[2], plain[2]), atol=1e-6)
+    info = DATASET_INFO["shapes10"]
+    specs = view_specs("simclr", info, (32, 32))
+    ds = ViewsDataset(_digits(n=64, side=32, chans=3), build_views(specs, info, size=(32, 32), resize=False))
+    [(views, _)] = ds.__getitems__([(i, mix_seed(3, 0, i)) for i in range(64)])
+    grey = (views[0][:, 0] == views[0][:, 1]).flatten(1).all(1) & (views[0][:, 1] == views[0][:, 2]).flatten(
+        1
+    ).all(1)
+    assert 2 <= int(grey.sum()) <= 25  # about a fifth of the views are grey (p = 0.2; 12.8 expected of 64)
