@@ -74,7 +74,26 @@ def main() -> None:
     ap.add_argument("--labels-per-class", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="runs/bench-ssl")
+    ap.add_argument("--json", help="where to write the rows (default benchmarks/results/ssl_<data>.json)")
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="print and write the table of several runs' JSON files (e.g. one process per seed), run nothing",
+    )
     args = ap.parse_args()
+    if args.merge:
+        runs = [json.loads(Path(f).read_text()) for f in args.merge]
+        merged: dict[str, list[dict]] = {}
+        for r in runs:
+            for name, recs in r["rows"].items():
+                merged.setdefault(name, []).extend(recs)
+        first = runs[0]["args"]
+        args.model, args.data, args.methods = first["model"], first["data"], first["methods"]
+        args.labels_per_class = first["labels_per_class"]
+        args.seeds = sorted({rec["seed"] for recs in merged.values() for rec in recs})
+        report(args, merged, merged_from=[r["args"] for r in runs])
+        return
     torch.set_num_threads(args.threads)
     lpc, quiet = args.labels_per_class, ['run.progress="none"', "run.tensorboard=false"]
     pre_epochs = {
@@ -120,6 +139,12 @@ def main() -> None:
             add(name, {"seed": seed, "top1": s["final_top1"], "minutes": s["wall_seconds"] / 60,
                        "epochs": epochs, "steps": last["step"]})  # fmt: skip
 
+    report(args, rows)
+
+
+def report(args: argparse.Namespace, rows: dict[str, list[dict]], **extra) -> None:
+    """Print the Markdown table (mean over seeds) and the per-method verdict; write the rows as JSON."""
+    lpc = args.labels_per_class
     print(f"\n{args.model} on {args.data}, seeds {args.seeds}")
     print(f"| features / run | linear (all) | k-NN (all) | linear ({lpc}/class) | k-NN ({lpc}/class) | "
           "held-out top-1 | minutes |")  # fmt: skip
@@ -131,11 +156,11 @@ def main() -> None:
     for method in args.methods:
         above = [r["linear"] > base[r["seed"]] for r in rows.get(method, []) if r["seed"] in base]
         print(f"{method}: linear probe above the random network's in {sum(above)} of {len(above)} seeds")
-    res = Path("benchmarks/results")
-    res.mkdir(parents=True, exist_ok=True)
-    (res / f"ssl_{args.data}.json").write_text(
-        json.dumps({"args": vars(args), "rows": rows}, indent=1) + "\n"
-    )
+    out = Path(args.json or f"benchmarks/results/ssl_{args.data}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"args": vars(args), "rows": rows, **extra}, indent=1) + "\n")
+    tmp.replace(out)
 
 
 if __name__ == "__main__":
