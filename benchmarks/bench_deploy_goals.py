@@ -10,6 +10,7 @@ in the same process; fractions are against the GEMM peak measured in the same ru
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -54,6 +55,31 @@ def main() -> None:
         subprocess.run(cmd, env=env, check=True)
         print(f"({time.perf_counter() - t:.0f}s)\n", flush=True)
     print(f"all parts: {time.perf_counter() - start:.0f}s", flush=True)
+    verdicts(args.out)
+
+
+def verdicts(out: str) -> None:
+    """Print, per ours-vs-torchvision row, whether ours is slower, faster or neither at 95 % confidence."""
+    for part in ("infer", "train"):
+        path = f"{out}/{part}/bench.json"
+        if not os.path.exists(path):
+            continue
+        counts = {"slower": 0, "faster": 0, "not distinguishable": 0, "too few pairs": 0}
+        for r in json.load(open(path))["rows"]:
+            if r["ratio"] is None:
+                continue
+            if r["ratio_low"] is None:
+                verdict = "too few pairs"
+            elif r["ratio_high"] < 1:
+                verdict = "slower"
+            elif r["ratio_low"] > 1:
+                verdict = "faster"
+            else:
+                verdict = "not distinguishable"
+            counts[verdict] += 1
+            ci = "" if r["ratio_low"] is None else f" [{r['ratio_low']:.3f}, {r['ratio_high']:.3f}]"
+            print(f"{part} {r['model']}: tv/ours {r['ratio']:.3f}{ci} -> ours {verdict}")
+        print(f"{part}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
 
 
 if __name__ == "__main__":

@@ -10,13 +10,13 @@ import torch
 
 from cnnlineage.analysis import profile
 from cnnlineage.cli import main
-from cnnlineage.deploy.bench import check_clock
+from cnnlineage.deploy.bench import check_clock, median_ci
 from cnnlineage.deploy.peak import measure_peak
 
 FIELDS = {
     "model", "backend", "mode", "batch", "input", "reps", "median_ms", "p90_ms", "images_per_s",
     "gflop_per_image", "gflop_per_s", "peak_fraction", "peak_rss_mb", "baseline", "baseline_median_ms", "ratio", "clock",
-    "speedup_vs", "speedup",
+    "speedup_vs", "speedup", "ratio_low", "ratio_high",
 }  # fmt: skip
 
 
@@ -121,6 +121,19 @@ def test_vs_torchvision_reports_an_interleaved_ratio(capsys, keep_threads):
     (row,) = json.loads(capsys.readouterr().out)["rows"]
     assert row["baseline"] == "torchvision" and row["ratio"] > 0 and row["baseline_median_ms"] > 0
     assert row["mode"] == "infer" and row["gflop_per_image"] > 0 and row["clock"] == "cpu"
+
+
+def test_median_confidence_interval_by_hand():
+    # n = 10: P(Bin(10, 1/2) <= 1) = 11/1024 = 1.07 % <= 2.5 % < P(<= 2) = 56/1024 = 5.5 %,
+    # so the 2nd and 9th smallest values bound the median (coverage 1 - 2 x 11/1024 = 97.9 %).
+    xs = [1.04, 0.97, 1.01, 0.99, 1.10, 0.95, 1.00, 1.02, 0.98, 1.03]
+    assert median_ci(xs) == (0.97, 1.04)
+    # n = 6: P(<= 0) = 1/64 = 1.6 % <= 2.5 % < P(<= 1) = 7/64: the extremes.
+    assert median_ci([3.0, 1.0, 2.0, 6.0, 5.0, 4.0]) == (1.0, 6.0)
+    # n = 5: P(<= 0) = 1/32 = 3.1 % > 2.5 %: no interval reaches 95 %.
+    assert median_ci([1.0, 2.0, 3.0, 4.0, 5.0]) is None
+    # n = 20: P(<= 5) = 2.07 % <= 2.5 % < P(<= 6) = 5.8 %: the 6th and 15th.
+    assert median_ci([float(v) for v in range(20, 0, -1)]) == (6.0, 15.0)
 
 
 def test_gemm_peak_is_a_plausible_rate():

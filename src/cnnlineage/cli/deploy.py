@@ -147,7 +147,8 @@ def _fmt_rows(rows: list, fmt: str, peak: dict | None) -> str:
     vs = any(r.ratio is not None for r in rows)
     headers = ["model", "mode", "backend", "batch", "input", "median ms", "p90 ms", "img/s", "GFLOP/s"]
     sp = any(r.speedup is not None for r in rows)
-    headers += ["% peak", "peak RSS MB"] + (["speed-up"] if sp else []) + (["tv ms", "tv/ours"] if vs else [])
+    headers += ["% peak", "peak RSS MB"] + (["speed-up"] if sp else [])
+    headers += ["tv ms", "tv/ours", "95% CI"] if vs else []
     cells = []
     for r in rows:
         c = [r.model, r.mode, r.backend, r.batch, r.input, f"{r.median_ms:.2f}", f"{r.p90_ms:.2f}",
@@ -157,6 +158,7 @@ def _fmt_rows(rows: list, fmt: str, peak: dict | None) -> str:
             c += ["-" if r.speedup is None else f"{r.speedup:.2f}x vs {r.speedup_vs}"]
         if vs:
             c += ["-", "-"] if r.ratio is None else [f"{r.baseline_median_ms:.2f}", f"{r.ratio:.3f}"]
+            c += ["-" if r.ratio_low is None else f"{r.ratio_low:.3f}-{r.ratio_high:.3f}"]
         cells.append(c)
     if fmt == "md":
         lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]

@@ -13,8 +13,11 @@ machine hits them all alike: ``speedup`` is the median of the paired ratios firs
 time / this backend's time (> 1: faster than the first backend named, ``speedup_vs``).
 ``vs="torchvision"`` adds torchvision's model of the same architecture on each backend to
 the same interleaving; ``ratio`` is the median of the paired ratios torchvision time / our
-time, so > 1 means ours is faster and machine noise hits both. Peak resident memory is the
-process's while that group ran.
+time, so > 1 means ours is faster and machine noise hits both. ``ratio_low`` and
+``ratio_high`` bound that median with at least 95 % confidence, distribution-free (the
+order statistics of the paired ratios whose binomial tail is at most 2.5 % on each side;
+6 pairs at least): ours is slower only where ``ratio_high`` < 1, and faster only where
+``ratio_low`` > 1. Peak resident memory is the process's while that group ran.
 
 An int8 directory from ``cnnlineage quantize`` is timed on its own runtime (PT2E: inductor,
 ``compile``, or the saved graph as it is, ``eager``; ONNX Runtime int8: ``onnxruntime``); its
@@ -25,6 +28,7 @@ peak (int8 kernels have another roof).
 from __future__ import annotations
 
 import copy
+import math
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -36,7 +40,16 @@ import torch.nn as nn
 
 from .backends import BACKENDS, choose_backend, prepare
 
-__all__ = ["MAX_REPS", "BenchRow", "bench", "peak_rss_mb", "peak_rss_reset", "plot_latency", "rows_to_csv"]
+__all__ = [
+    "MAX_REPS",
+    "BenchRow",
+    "bench",
+    "median_ci",
+    "peak_rss_mb",
+    "peak_rss_reset",
+    "plot_latency",
+    "rows_to_csv",
+]
 
 MAX_REPS = 10_000
 TRAIN_FLOPS_FACTOR = 3  # forward + backward (inputs and weights)
@@ -65,10 +78,33 @@ class BenchRow:
     speedup_vs: str | None = None  # the first backend of this model, mode and batch (None: it is the first)
     speedup: float | None = None  # median paired (speedup_vs time / this time), timed interleaved
     clock: str = "wall"  # "wall" (latency) or "cpu" (CPU seconds of the process)
+    ratio_low: float | None = (
+        None  # >= 95 % confidence bounds of the median paired ratio (None under 6 pairs)
+    )
+    ratio_high: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the row as a plain dict."""
         return asdict(self)
+
+
+def median_ci(values: list[float], level: float = 0.95) -> tuple[float, float] | None:
+    """Return a distribution-free confidence interval of the median of ``values``, or None if too few.
+
+    The interval is (x_(k), x_(n+1-k)) of the sorted values with the largest k whose binomial
+    tail P(Bin(n, 1/2) < k) is at most (1 - level) / 2, so its coverage is at least ``level``
+    whatever the distribution (n = 10: the 2nd and 9th values, 97.9 %). Under 6 values no
+    such k exists at 95 % and None is returned.
+    """
+    n, alpha = len(values), (1 - level) / 2
+    tail, k = 0.0, 0
+    while k < n and tail + math.comb(n, k) / 2**n <= alpha:
+        tail += math.comb(n, k) / 2**n
+        k += 1
+    if k == 0:
+        return None
+    xs = sorted(values)
+    return xs[k - 1], xs[n - k]
 
 
 def check_clock(clock: str) -> None:
@@ -278,7 +314,11 @@ def bench(
                     tv = times[stride * k + 1]
                     row.baseline = vs
                     row.baseline_median_ms = statistics.median(tv) * 1e3
-                    row.ratio = statistics.median(b / a for a, b in zip(ours, tv))
+                    paired = [b / a for a, b in zip(ours, tv)]
+                    row.ratio = statistics.median(paired)
+                    ci = median_ci(paired)
+                    if ci:
+                        row.ratio_low, row.ratio_high = ci
                 rows.append(row)
     finally:
         bar.close()
