@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import torch
-from ssl_mnist5k import cell  # this script's folder is on sys.path
+from ssl_mnist5k import cell, merge_rows  # this script's folder is on sys.path
 
 from cnnlineage.ssl.pretrain import pretrain, pretrain_config
 from cnnlineage.train import train
@@ -47,7 +47,18 @@ def main() -> None:
     ap.add_argument("--mask-ratio", type=float, default=0.75)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="runs/bench-mae")
+    ap.add_argument("--json", help="where to write the rows (default benchmarks/results/mae_<data>.json)")
+    ap.add_argument(
+        "--merge", nargs="+", metavar="JSON", help="print and write the table of several runs' files"
+    )
     args = ap.parse_args()
+    if args.merge:
+        runs, merged = merge_rows(args.merge)
+        for key in ("data", "labelled", "epochs", "pretrain_epochs"):
+            setattr(args, key, runs[0]["args"][key])
+        args.seeds = [r["seed"] for r in merged["from scratch"]]
+        report(args, merged, merged_from=[r["args"] for r in runs])
+        return
     torch.set_num_threads(args.threads)
     quiet = ['run.progress="none"', "run.tensorboard=false"]
     rows: dict[str, list[dict]] = {}
@@ -85,6 +96,11 @@ def main() -> None:
                 },
             )
 
+    report(args, rows)
+
+
+def report(args: argparse.Namespace, rows: dict[str, list[dict]], **extra) -> None:
+    """Print the Markdown table and the paired differences; write the rows as JSON."""
     diffs = [f["top1"] - s["top1"] for f, s in zip(rows["fine-tuned from MAE"], rows["from scratch"])]
     print(f"\n{MODEL} on {args.data}: {args.labelled} labelled images, {args.epochs} epochs; "
           f"MAE {args.pretrain_epochs} epochs on all training images; seeds {args.seeds}")  # fmt: skip
@@ -96,11 +112,12 @@ def main() -> None:
         )
     print(f"fine-tuned minus scratch, paired by seed: {', '.join(f'{d:+.2f}' for d in diffs)} "
           f"(mean {statistics.mean(diffs):+.2f} points)")  # fmt: skip
-    res = Path("benchmarks/results")
-    res.mkdir(parents=True, exist_ok=True)
-    (res / f"mae_{args.data}.json").write_text(
-        json.dumps({"args": vars(args), "rows": rows, "finetuned_minus_scratch": diffs}, indent=1) + "\n"
-    )
+    out = Path(args.json or f"benchmarks/results/mae_{args.data}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"args": vars(args), "rows": rows, "finetuned_minus_scratch": diffs, **extra},
+                              indent=1) + "\n")  # fmt: skip
+    tmp.replace(out)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,16 @@ def cell(rs: list[dict], key: str) -> str:
     return f"{statistics.mean(vals):.2f}{per}"
 
 
+def merge_rows(files: list[str]) -> tuple[list[dict], dict[str, list[dict]]]:
+    """Return the runs saved in ``files`` (JSON) and their rows joined per name, in file order."""
+    runs = [json.loads(Path(f).read_text()) for f in files]
+    merged: dict[str, list[dict]] = {}
+    for r in runs:
+        for name, recs in r["rows"].items():
+            merged.setdefault(name, []).extend(recs)
+    return runs, merged
+
+
 def _probe(source: str | None, *, data: str, seed: int, raw: bool = False, lpc: int = 10) -> dict:
     r = run_probe(
         source, data=data, raw=raw, seed=seed, labels_per_class=[lpc], progress=False, log=lambda s: None
@@ -83,11 +93,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.merge:
-        runs = [json.loads(Path(f).read_text()) for f in args.merge]
-        merged: dict[str, list[dict]] = {}
-        for r in runs:
-            for name, recs in r["rows"].items():
-                merged.setdefault(name, []).extend(recs)
+        runs, merged = merge_rows(args.merge)
         first = runs[0]["args"]
         args.model, args.data, args.methods = first["model"], first["data"], first["methods"]
         args.labels_per_class = first["labels_per_class"]
