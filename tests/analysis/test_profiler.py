@@ -266,7 +266,21 @@ def test_every_model_profiles(name):
     card = cnnlineage.model_info(name)
     p = profile(name)
     assert p.total_params == card.ref_params
+    assert sum(r.params for r in p.rows) == p.total_params  # every parameter in exactly one row
     assert p.total_macs > 0 and p.total_flops > 2 * p.total_macs - 1
     out = p.rows[-1].output_shape
     assert out[0] == 1 and torch.Size(out[1:]).numel() == card.num_classes
     assert not p.uncounted, f"{name}: operators without a counting rule: {p.uncounted}"
+
+
+def test_parameters_read_by_functional_operators_have_rows():
+    # ViT reads its class token, position embeddings and the packed q/k/v projection
+    # functionally (cat, add, F.linear): each lands in the row of the operator that reads it.
+    d, tokens = 192, 1 + (32 // 4) ** 2  # vit_tiny_patch4_32: width 192, 8x8 patches + class token
+    rows = {r.name: r for r in profile("vit_tiny_patch4_32").rows}
+    assert rows["cat"].params == d  # the class token
+    assert rows["encoder.add"].params == tokens * d  # the position embeddings
+    qkv = rows["encoder.layers.encoder_layer_0.self_attention.addmm"]
+    assert qkv.params == 3 * d * d + 3 * d and qkv.output_shape == (1, tokens, 3 * d)
+    # ConvNeXt's layer scale (one gamma per channel) is read by a multiplication in the block
+    assert {r.name: r for r in profile("convnext_tiny").rows}["features.1.0.mul"].params == 96

@@ -61,9 +61,13 @@ class _Call:
 class _Tracer(TorchDispatchMode):
     """Sees every aten operator: costs, rows, receptive fields and tensor lifetimes."""
 
-    def __init__(self, names: dict[nn.Module, str], input_hw: tuple[int, int], elem_size: int) -> None:
+    def __init__(self, names: dict[nn.Module, str], input_hw: tuple[int, int], elem_size: int,
+                 batch: int = 1, params: Sequence[nn.Parameter] = ()) -> None:  # fmt: skip
         super().__init__()
-        self.names, self.input_hw, self.elem = names, input_hw, elem_size
+        self.names, self.input_hw, self.elem, self.batch = names, input_hw, elem_size, batch
+        # parameters by storage: a functional operator's row counts those it reads that no row has counted yet
+        self.param_numel = {_storage_key(p): p.numel() for p in params}
+        self.counted: set[int] = set()
         self.stack: list[nn.Module] = []
         self.calls: list[_Call] = []  # open leaf calls
         self.rows: list[LayerRow] = []
@@ -111,6 +115,7 @@ class _Tracer(TorchDispatchMode):
             call = self.calls.pop()
             t = _first_tensor(out)
             info = self.rf.get(t) if t is not None else None
+            self.counted.update(_storage_key(p) for p in module.parameters())
             self.rows.append(_row(call.name, type(module).__name__, call.input_shape, t, self.elem,
                                   sum(p.numel() for p in module.parameters()), call.macs, call.flops, info,
                                   self.input_hw))  # fmt: skip
@@ -137,9 +142,30 @@ class _Tracer(TorchDispatchMode):
         elif not view and name not in _SKIP_ROW:
             parent = self.names[self.stack[-1]] if self.stack else ""
             inp = in_tensors[0] if in_tensors else None
+            out_t = out_tensors[0] if out_tensors else None
+            shape = None
+            if (
+                name in ("mm", "addmm")
+                and out_t is not None
+                and out_t.dim() == 2
+                and out_t.shape[0] != self.batch
+            ):
+                # a linear layer on tokens runs on (B·N, D): show it per image, (B, N, D), as its input was
+                shape = (self.batch, out_t.shape[0] // self.batch, out_t.shape[1])
             self.rows.append(_row(f"{parent}.{name}" if parent else name, name,
-                                  tuple(inp.shape) if inp is not None else (), out_tensors[0] if out_tensors else None,
-                                  self.elem, 0, macs, flops, info, self.input_hw))  # fmt: skip
+                                  tuple(inp.shape) if inp is not None else (), out_t,
+                                  self.elem, self._own_params(in_tensors), macs, flops, info, self.input_hw,
+                                  out_shape=shape))  # fmt: skip
+
+    def _own_params(self, tensors: list[torch.Tensor]) -> int:
+        """Return the parameters among ``tensors`` (or viewed by them) that no row has counted yet, and count them."""
+        n = 0
+        for t in tensors:
+            key = _storage_key(t)
+            if key in self.param_numel and key not in self.counted:
+                self.counted.add(key)
+                n += self.param_numel[key]
+        return n
 
     def _track_storage(
         self, name: str, ins: list[torch.Tensor], outs: list[torch.Tensor], view: bool
@@ -331,10 +357,21 @@ def _square(hw: tuple[int, int]) -> int | tuple[int, int]:
     return hw[0] if hw[0] == hw[1] else (hw[0], hw[1])
 
 
+def _storage_key(t: torch.Tensor) -> int:
+    """Return an identifier of the memory ``t`` views (its storage), the same for a parameter and its views."""
+    try:
+        return t.untyped_storage()._cdata
+    except (RuntimeError, NotImplementedError):  # a tensor without storage (some subclasses)
+        return id(t)
+
+
 def _row(name: str, typ: str, in_shape: tuple, out: torch.Tensor | None, elem: int, params: int, macs: int,
-         flops: int, info: RF | None, input_hw: tuple[int, int] = (0, 0)) -> LayerRow:  # fmt: skip
+         flops: int, info: RF | None, input_hw: tuple[int, int] = (0, 0), out_shape: tuple | None = None,
+         ) -> LayerRow:  # fmt: skip
+    if out_shape is None:
+        out_shape = tuple(out.shape) if out is not None else ()
     return LayerRow(
-        name=name, type=typ, input_shape=in_shape, output_shape=tuple(out.shape) if out is not None else (),
+        name=name, type=typ, input_shape=in_shape, output_shape=out_shape,
         params=params, macs=macs, flops=flops, activation_bytes=out.numel() * elem if out is not None else 0,
         receptive_field=(_square(input_hw) if info.is_global else info.size()) if info else None,
         jump=info.jump() if info else None, start=info.first() if info else None,
@@ -502,7 +539,7 @@ def _hooks(tracer: Any) -> list[Any]:
 
 def _run(model: nn.Module, x: torch.Tensor, elem: int) -> _Tracer:
     names = {m: n for n, m in model.named_modules()}
-    tracer = _Tracer(names, tuple(x.shape[-2:]), elem)
+    tracer = _Tracer(names, tuple(x.shape[-2:]), elem, batch=x.shape[0], params=list(model.parameters()))
     handles = _hooks(tracer)
     try:
         with torch.no_grad(), _AttentionMode(tracer), tracer:

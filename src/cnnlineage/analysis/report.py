@@ -19,7 +19,7 @@ class LayerRow:
     type: str  # module class (Conv2d) or operator (add, cat)
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
-    params: int  # parameters of the module (0 for functional operators)
+    params: int  # parameters of the module; for a functional operator, the parameters it reads that no earlier row counted
     macs: int
     flops: int
     activation_bytes: int  # bytes of the output tensor in the profiled dtype
