@@ -134,9 +134,13 @@ def main() -> None:
             sets = [f"data.name={args.data}", f"seed={seed}", f'run.out_dir="{out}"',
                     f"semi.labels_per_class={lpc}", f"semi.method={semi}", *quiet]  # fmt: skip
             epochs = args.semi_epochs
-            if semi == "none" and steps:
-                per_epoch = math.ceil(lpc * 10 / resolve_config(args.model, overrides=sets).data.batch_size)
-                epochs = math.ceil(steps / per_epoch)
+            if semi == "none":
+                batch = resolve_config(args.model, overrides=sets).data.batch_size
+                if batch > lpc * 10:  # a recipe batch larger than the labelled images (shapes10: 128 > 100)
+                    batch = lpc * 10
+                    sets.append(f"data.batch_size={batch}")
+                if steps:
+                    epochs = math.ceil(steps / math.ceil(lpc * 10 / batch))
             cfg = resolve_config(args.model, overrides=[*sets, f"epochs={epochs}"])
             s = train(cfg, overwrite=True, log=lambda s: None)
             last = json.loads(Path(out, "metrics.jsonl").read_text().splitlines()[-1])
