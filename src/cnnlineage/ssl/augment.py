@@ -245,8 +245,11 @@ class ViewTail:
 
     def __call__(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Return the finished views of the uint8 batch ``x`` (B, C, H, W) given each image's :meth:`draw`."""
+        given = x
         x = v2.functional.to_dtype(x, torch.float32, scale=True)
         if self.colour:
+            if x is given:  # float input comes back as it is; the colour steps write in place
+                x = x.clone()
             x = self._colour(x, rows[:, :N_COLOUR].float())
         if self.affine is not None:
             theta = torch.cat([RandomAffine.theta(*r) for r in rows[:, -4:].tolist()])
@@ -256,7 +259,6 @@ class ViewTail:
 
     def _colour(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         spec = self.spec
-        x = x.clone()
         if spec.jitter_p:
             b, c, s, h = spec.jitter
             lo = torch.tensor([max(0.0, 1 - b), max(0.0, 1 - c), max(0.0, 1 - s), -h])
@@ -278,7 +280,8 @@ class ViewTail:
                 x[idx] = self._blur(x[idx], 0.1 + 1.9 * u[idx, 11])
         if spec.solarize:
             idx = (u[:, 12] < spec.solarize).nonzero().flatten()
-            x[idx] = torch.where(x[idx] >= 0.5, 1 - x[idx], x[idx])  # 128 and above of 255
+            sel = x[idx]
+            x[idx] = torch.where(sel >= 0.5, 1 - sel, sel)  # 128 and above of 255
         return x
 
     @staticmethod
