@@ -1,6 +1,7 @@
 """The deployment figures: ours vs torchvision per backend, the auto backend, training against the GEMM peak.
 
     python benchmarks/bench_deploy_goals.py [--threads 2] [--reps 10] [--out bench-results/deploy]
+    python benchmarks/bench_deploy_goals.py --verdicts bench-results/deploy   # the verdicts again
 
 Runs, in one process each, the `cnnlineage bench` commands below and keeps their JSON,
 CSV and charts under --out. Every ratio is measured interleaved (repetition by repetition)
@@ -58,29 +59,61 @@ def main() -> None:
     verdicts(args.out)
 
 
-def verdicts(out: str) -> None:
-    """Print, per ours-vs-torchvision row, whether ours is slower, faster or neither at 95 % confidence."""
+def _verdicts_only() -> None:
+    ap = argparse.ArgumentParser(description="print the verdicts of a finished run")
+    ap.add_argument("out")
+    verdicts(ap.parse_args().out)
+
+
+def verdict(low: float | None, high: float | None) -> str:
+    """Return what an interval of tv/ours says: ours slower (all of it < 1), faster (all > 1), or neither."""
+    if low is None:
+        return "too few pairs"
+    return "slower" if high < 1 else "faster" if low > 1 else "not distinguishable"
+
+
+def verdicts(out: str, level: float = 0.95) -> None:
+    """Print, per ours-vs-torchvision row, whether ours is slower, faster or neither.
+
+    Two intervals per row: the row's own at ``level`` (95 %), and one for the whole part at
+    Bonferroni's level 1 - (1 - level) / m for its m rows. Where nothing differs, seven rows
+    at 95 % each call at least one row wrongly about one time in four; the part's intervals
+    together are wrong at most 5 % of the time, so "slower" there is a claim about the table.
+    """
+    from cnnlineage.deploy.bench import median_ci
+
     for part in ("infer", "train"):
         path = f"{out}/{part}/bench.json"
         if not os.path.exists(path):
             continue
-        counts = {"slower": 0, "faster": 0, "not distinguishable": 0, "too few pairs": 0}
-        for r in json.load(open(path))["rows"]:
-            if r["ratio"] is None:
-                continue
-            if r["ratio_low"] is None:
-                verdict = "too few pairs"
-            elif r["ratio_high"] < 1:
-                verdict = "slower"
-            elif r["ratio_low"] > 1:
-                verdict = "faster"
-            else:
-                verdict = "not distinguishable"
-            counts[verdict] += 1
-            ci = "" if r["ratio_low"] is None else f" [{r['ratio_low']:.3f}, {r['ratio_high']:.3f}]"
-            print(f"{part} {r['model']}: tv/ours {r['ratio']:.3f}{ci} -> ours {verdict}")
-        print(f"{part}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+        rows = [r for r in json.load(open(path))["rows"] if r["ratio"] is not None]
+        family = 1 - (1 - level) / max(len(rows), 1)
+        counts: dict[str, dict[str, int]] = {"row": {}, "table": {}}
+        for r in rows:
+            own = verdict(r["ratio_low"], r["ratio_high"])
+            ci = median_ci(r.get("paired_ratios") or [], level=family)
+            whole = verdict(*(ci or (None, None)))
+            for k, v in (("row", own), ("table", whole)):
+                counts[k][v] = counts[k].get(v, 0) + 1
+            show = [
+                f"{100 * level:.0f}% [{r['ratio_low']:.3f}, {r['ratio_high']:.3f}] -> {own}"
+                if r["ratio_low"]
+                else own,
+                f"{100 * family:.2f}% [{ci[0]:.3f}, {ci[1]:.3f}] -> {whole}"
+                if ci
+                else f"{100 * family:.2f}%: {whole}",
+            ]
+            print(f"{part} {r['model']}: tv/ours {r['ratio']:.3f}; " + "; ".join(show))
+        for k, label in (
+            ("row", f"each row at {100 * level:.0f}%"),
+            ("table", f"the table at {100 * level:.0f}%"),
+        ):
+            print(f"{part}, {label}: " + ", ".join(f"{v} {n}" for n, v in counts[k].items()))
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--verdicts"]:
+        sys.argv.pop(1)
+        _verdicts_only()
+    else:
+        main()

@@ -16,7 +16,7 @@ from cnnlineage.deploy.peak import measure_peak
 FIELDS = {
     "model", "backend", "mode", "batch", "input", "reps", "median_ms", "p90_ms", "images_per_s",
     "gflop_per_image", "gflop_per_s", "peak_fraction", "peak_rss_mb", "baseline", "baseline_median_ms", "ratio", "clock",
-    "speedup_vs", "speedup", "ratio_low", "ratio_high",
+    "speedup_vs", "speedup", "ratio_low", "ratio_high", "paired_ratios",
 }  # fmt: skip
 
 
@@ -58,7 +58,9 @@ def test_bench_json_has_the_documented_fields(tmp_path, capsys, monkeypatch):
         assert (r["speedup_vs"], r["speedup"] is None) == ((None, True) if first else ("eager", False))
     assert json.loads((out / "bench.json").read_text())["rows"] == rows
     with open(out / "bench.csv") as f:
-        assert [r["backend"] for r in csv.DictReader(f)] == [r["backend"] for r in rows]
+        table = list(csv.DictReader(f))
+    assert [r["backend"] for r in table] == [r["backend"] for r in rows]
+    assert set(table[0]) == FIELDS - {"paired_ratios"}  # the list stays in the JSON
     assert (out / "bench_latency.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -120,7 +122,24 @@ def test_vs_torchvision_reports_an_interleaved_ratio(capsys, keep_threads):
     assert main([*argv, "--format", "json", "--quiet"]) == 0
     (row,) = json.loads(capsys.readouterr().out)["rows"]
     assert row["baseline"] == "torchvision" and row["ratio"] > 0 and row["baseline_median_ms"] > 0
+    assert len(row["paired_ratios"]) == 2 and row["ratio"] == pytest.approx(sum(row["paired_ratios"]) / 2)
     assert row["mode"] == "infer" and row["gflop_per_image"] > 0 and row["clock"] == "cpu"
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "mnasnet0_5"])  # same module names; renamed keys
+def test_the_torchvision_twin_computes_with_our_weights(name):
+    from cnnlineage.deploy.bench import _torchvision_twin
+    from cnnlineage.registry import create_model
+
+    torch.manual_seed(0)
+    ours = create_model(name, num_classes=10).eval()
+    twin = _torchvision_twin(ours).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x), ours(x), rtol=0, atol=0)
+    # a one-channel model cannot lend its stem to torchvision's three-channel one: the twin keeps its own
+    gray = create_model("mobilenet_v2", num_classes=10, in_chans=1)
+    assert _torchvision_twin(gray).features[0][0].weight.shape[1] == 3
 
 
 def test_median_confidence_interval_by_hand():

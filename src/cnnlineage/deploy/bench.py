@@ -12,12 +12,14 @@ repetition (the order reversed every other repetition), so a load that comes and
 machine hits them all alike: ``speedup`` is the median of the paired ratios first backend's
 time / this backend's time (> 1: faster than the first backend named, ``speedup_vs``).
 ``vs="torchvision"`` adds torchvision's model of the same architecture on each backend to
-the same interleaving; ``ratio`` is the median of the paired ratios torchvision time / our
+the same interleaving, holding our model's weights (so both compute on the same numbers);
+``ratio`` is the median of the paired ratios torchvision time / our
 time, so > 1 means ours is faster and machine noise hits both. ``ratio_low`` and
 ``ratio_high`` bound that median with at least 95 % confidence, distribution-free (the
 order statistics of the paired ratios whose binomial tail is at most 2.5 % on each side;
 6 pairs at least): ours is slower only where ``ratio_high`` < 1, and faster only where
-``ratio_low`` > 1. Peak resident memory is the process's while that group ran.
+``ratio_low`` > 1. ``paired_ratios`` keeps every pair, so an interval at another level (one
+for a whole table of rows, say) can be computed later. Peak resident memory is the process's while that group ran.
 
 An int8 directory from ``cnnlineage quantize`` is timed on its own runtime (PT2E: inductor,
 ``compile``, or the saved graph as it is, ``eager``; ONNX Runtime int8: ``onnxruntime``); its
@@ -52,6 +54,7 @@ __all__ = [
 ]
 
 MAX_REPS = 10_000
+CSV_LEFT_OUT = ("paired_ratios",)  # lists: in the JSON only
 TRAIN_FLOPS_FACTOR = 3  # forward + backward (inputs and weights)
 
 
@@ -82,6 +85,7 @@ class BenchRow:
         None  # >= 95 % confidence bounds of the median paired ratio (None under 6 pairs)
     )
     ratio_high: float | None = None
+    paired_ratios: list[float] | None = None  # every paired ratio, in order (JSON only), for other intervals
 
     def to_dict(self) -> dict[str, Any]:
         """Return the row as a plain dict."""
@@ -213,7 +217,37 @@ def _torchvision_twin(model: nn.Module) -> nn.Module:
     kwargs: dict[str, Any] = {"weights": None, "num_classes": model.num_classes}
     if card.torchvision in ("googlenet", "inception_v3"):
         kwargs.update(aux_logits=True, init_weights=False)
-    return torchvision.models.get_model(card.torchvision, **kwargs)
+    twin = torchvision.models.get_model(card.torchvision, **kwargs)
+    _load_our_weights(twin, model)
+    return twin
+
+
+def _load_our_weights(twin: nn.Module, model: nn.Module) -> bool:
+    """Copy ``model``'s weights into its torchvision twin; return False (twin left as built) where they do not fit.
+
+    With the same numbers in both, the timing compares layout and code alone: two random
+    initialisations differ in the magnitudes their activations reach, and a kernel's speed
+    can depend on the values (denormals, for one). Module names are torchvision's except in
+    families with ``remap_torchvision``, whose renames map one key to one key.
+    """
+    ours, theirs = model.state_dict(), twin.state_dict()
+    if set(ours) != set(theirs):
+        remap = getattr(model, "remap_torchvision", None)
+        if remap is None:
+            return False
+        names = {}
+        for key, value in theirs.items():
+            renamed = list(remap({key: value}))
+            if len(renamed) != 1 or renamed[0] not in ours:
+                return False
+            names[key] = renamed[0]
+        ours = {key: ours[names[key]] for key in theirs}
+    if any(tuple(ours[k].shape) != tuple(v.shape) for k, v in theirs.items()):
+        return False  # e.g. a one-channel model against torchvision's three-channel stem
+    with torch.no_grad():  # in place: the state_dict's tensors are the twin's own
+        for key, value in theirs.items():
+            value.copy_(ours[key])
+    return True
 
 
 def bench(
@@ -316,6 +350,7 @@ def bench(
                     row.baseline_median_ms = statistics.median(tv) * 1e3
                     paired = [b / a for a, b in zip(ours, tv)]
                     row.ratio = statistics.median(paired)
+                    row.paired_ratios = paired
                     ci = median_ci(paired)
                     if ci:
                         row.ratio_low, row.ratio_high = ci
@@ -395,8 +430,8 @@ def rows_to_csv(rows: list[BenchRow]) -> str:
     import io
 
     buf = io.StringIO()
-    fields = list(BenchRow.__dataclass_fields__)
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    fields = [f for f in BenchRow.__dataclass_fields__ if f not in CSV_LEFT_OUT]
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
     for r in rows:
         w.writerow(r.to_dict())
