@@ -49,10 +49,13 @@ def merge_rows(files: list[str]) -> tuple[list[dict], dict[str, list[dict]]]:
     return runs, merged
 
 
-def _probe(source: str | None, *, data: str, seed: int, raw: bool = False, lpc: int = 10) -> dict:
+def _probe(
+    source: str | None, *, data: str, seed: int, raw: bool = False, lpc: int = 10, image_size: int = 0
+) -> dict:
     r = run_probe(
-        source, data=data, raw=raw, seed=seed, labels_per_class=[lpc], progress=False, log=lambda s: None
-    )
+        source, data=data, raw=raw, seed=seed, labels_per_class=[lpc], image_size=image_size, progress=False,
+        log=lambda s: None,
+    )  # fmt: skip
     rows = {row["labels_per_class"]: row for row in r["rows"]}
     few = rows[lpc]
     full = [row for row in r["rows"] if row["labels_per_class"] != lpc][-1]
@@ -116,7 +119,13 @@ def main() -> None:
 
     for seed in args.seeds:
         add("raw pixels", {"seed": seed, **_probe(None, data=args.data, seed=seed, raw=True, lpc=lpc)})
-        add(f"random {args.model}", {"seed": seed, **_probe(args.model, data=args.data, seed=seed, lpc=lpc)})
+        side = pretrain_config(  # the input side pre-training sees (data.image_size; 0: the model's own)
+            args.model,
+            method=(args.methods or ["simclr"])[0],
+            overrides=[f"data.name={args.data}", *args.set],
+        ).data.image_size
+        add(f"random {args.model}", {"seed": seed, **_probe(args.model, data=args.data, seed=seed, lpc=lpc,
+                                                            image_size=side)})  # fmt: skip
         for method in args.methods:
             out = f"{args.out}/{method}-{args.data}-{seed}"
             cfg = pretrain_config(args.model, method=method, overrides=[

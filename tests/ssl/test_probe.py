@@ -155,6 +155,39 @@ def test_probe_cli_errors(pretrained, tmp_path, capsys):
     assert "positive integers" in capsys.readouterr().err
 
 
+def test_image_size_feeds_a_random_network_what_its_pretraining_saw(pretrained, capsys):
+    # resnet20 takes any side; at 16x16 its features are those of 16x16 digits, as `pretrain
+    # --set data.image_size=16` would feed it (features computed here by hand for the same seed)
+    args = ["probe", "resnet20", "--data", "digits", "--knn", "3", "--format", "json", "--quiet"]
+    assert main([*args, "--image-size", "16"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["input_size"] == [1, 16, 16]
+    torch.manual_seed(0)
+    net = create_model("resnet20", num_classes=10, in_chans=1).eval()
+    src = ProbeSource("random init", "resnet20", net, "resnet20", "digits", "data", (16, 16), 1, None, None)
+    train, test, info = build_datasets("digits", root="data")
+    resize = torch.nn.Upsample(size=(16, 16), mode="bilinear", align_corners=False)
+
+    def batches(ds):
+        xs = torch.stack([torch.as_tensor(np.asarray(ds[i][0]), dtype=torch.float32) for i in range(len(ds))])
+        xs = xs.reshape(len(ds), 1, 8, 8) / 255.0
+        ys = torch.tensor([int(ds[i][1]) for i in range(len(ds))])
+        return [((resize(xs) - info.mean[0]) / info.std[0], ys)]
+
+    assert r["feature_dim"] == 64 and r["rows"][0]["knn_k"] == 3
+    (ftr, ytr), (fte, yte) = extract(src, batches(train)), extract(src, batches(test))
+    by_hand = knn_probe(ftr, ytr, fte, yte, num_classes=10, k=3)["top1"]
+    assert r["rows"][0]["knn_top1"] == pytest.approx(by_hand, abs=0.3)  # resampling kernels may differ
+    # a checkpoint keeps the side it was trained at
+    path, _ = pretrained
+    assert main(["probe", str(path), "--data", "digits", "--image-size", "16", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "trained on 32x32 inputs" in err and err.count("\n") == 1
+    # a fixed-size network names the sizes it takes
+    assert main(["probe", "lenet5_modern", "--data", "digits", "--image-size", "16", "--quiet"]) == 2
+    assert "takes only" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------- train --init
 def test_init_loads_the_pretrained_backbone_and_a_fresh_head(pretrained, tmp_path, capsys):
     path, net = pretrained

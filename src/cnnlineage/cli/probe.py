@@ -38,6 +38,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
         labels_per_class=sizes,
         raw=args.raw,
         seed=args.seed,
+        image_size=args.image_size,
         C=args.C,
         max_iter=args.max_iter,
         batch_size=args.batch_size,
@@ -121,6 +122,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--seed", type=int, default=0, help="seeds the few-label subsets and a model name's initialisation"
+    )
+    p.add_argument(
+        "--image-size",
+        type=positive_int,
+        default=0,
+        metavar="N",
+        help="for a model name: feed it NxN images (as `pretrain --set data.image_size=N` did); "
+        "default the model's own input size",
     )
     p.add_argument(
         "--C", type=float, default=1.0, help="inverse L2 strength of the logistic regression (default 1)"

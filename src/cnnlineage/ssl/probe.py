@@ -90,10 +90,15 @@ def load_source(
     root: str | None = None,
     seed: int = 0,
     device: Any = "cpu",
+    image_size: int = 0,
 ) -> ProbeSource:
     """Return the probe's feature source: a checkpoint file, a registered model name, or (``raw``) pixels.
 
-    ValueError for an int8 directory, a run directory, or a file that is not a checkpoint.
+    ``image_size`` (a model name only; 0: the model's own input size) is the side of the
+    images fed to the randomly initialised network, as ``data.image_size`` is in training:
+    a random-initialisation baseline must see what the pre-training saw. ValueError for an
+    int8 directory, a run directory, a file that is not a checkpoint, or ``image_size`` with
+    a checkpoint (which is probed at the input size it was trained at).
     """
     if source is None:
         if not raw:
@@ -118,8 +123,21 @@ def load_source(
         raise ValueError(f"{path} is a directory; pass a checkpoint file (RUN_DIR/checkpoints/last.pt){hint}")
     if path.suffix in (".pt", ".pth") or path.exists():
         src = _from_checkpoint(path, device=device)
+        if image_size and (image_size, image_size) != tuple(src.input_size or ()):
+            side = "x".join(map(str, src.input_size or ()))
+            raise ValueError(
+                f"{path} was trained on {side} inputs and is probed at that size; --image-size {image_size} "
+                "is for a model name (a randomly initialised network)"
+            )
     else:
-        src = _from_model_name(source, data=data or "mnist5k", root=root or "data", seed=seed, device=device)
+        src = _from_model_name(
+            source,
+            data=data or "mnist5k",
+            root=root or "data",
+            seed=seed,
+            device=device,
+            image_size=image_size,
+        )
     if raw:
         src = replace(src, kind="raw pixels", name=f"pixels ({src.name}'s preprocessing)", model=None)
     return src
@@ -159,14 +177,16 @@ def _from_checkpoint(path: Path, *, device: Any) -> ProbeSource:
     )
 
 
-def _from_model_name(name: str, *, data: str, root: str, seed: int, device: Any) -> ProbeSource:
+def _from_model_name(
+    name: str, *, data: str, root: str, seed: int, device: Any, image_size: int = 0
+) -> ProbeSource:
     get_builder(name)  # unknown names: an error listing the closest registered ones
     info = DATASET_INFO.get(data)
     if info is None or not info.num_classes:  # imagefolder: the classes are the folders
         _, _, info = build_datasets(data, root=root)
     torch.manual_seed(seed)  # the initialisation `cnnlineage train NAME --seed SEED` starts from
     model = create_model(name, num_classes=info.num_classes, in_chans=info.in_chans)
-    size = input_size_for(model, 0)
+    size = input_size_for(model, image_size)
     return ProbeSource(
         "random init", name, model.to(device).eval(), name, data, root, size, info.in_chans, None, None
     )
@@ -284,6 +304,7 @@ def run_probe(
     labels_per_class: Sequence[int] = (),
     raw: bool = False,
     seed: int = 0,
+    image_size: int = 0,
     C: float = LINEAR_C,
     max_iter: int = LINEAR_MAX_ITER,
     batch_size: int = 256,
@@ -300,8 +321,12 @@ def run_probe(
         raise ValueError(f"--seed must be >= 0; got {seed}")
     if knn is not None and knn < 1:
         raise ValueError(f"--knn needs k >= 1 neighbours; got {knn}")
+    if image_size < 0:
+        raise ValueError(
+            f"--image-size must be a positive side in pixels (0: the model's own); got {image_size}"
+        )
     dev = pick_device(device)
-    src = load_source(source, raw=raw, data=data, root=root, seed=seed, device=dev)
+    src = load_source(source, raw=raw, data=data, root=root, seed=seed, device=dev, image_size=image_size)
     name = data or src.data
     train_base, test_base, info = build_datasets(name, root=root or src.root)
     sizes = sorted(set(int(n) for n in labels_per_class))
