@@ -135,8 +135,9 @@ class _PooledClassifier(LineageModel):
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = torch.flatten(self.avgpool(x), 1)  # (B, C)
-        x = self.classifier[:-1](x)
-        return x if pre_logits else self.classifier[-1](x)
+        if not pre_logits:
+            return self.classifier(x)  # one call, as torchvision: a slice would build a new Sequential
+        return self.classifier[:-1](x)
 
     def get_classifier(self) -> nn.Module:
         return self.classifier[-1]
