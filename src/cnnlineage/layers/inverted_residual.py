@@ -83,5 +83,6 @@ class InvertedResidual(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
         if self.use_residual:
-            out = self.drop_path(out) + x
+            out = self.drop_path(out)
+            out += x  # in place, as torchvision: no new activation-sized tensor per block in training
         return out

@@ -140,7 +140,10 @@ class FusedMBConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
-        return self.drop_path(out) + x if self.use_residual else out
+        if self.use_residual:
+            out = self.drop_path(out)
+            out += x  # in place, as torchvision
+        return out
 
 
 # EfficientNetV2-S (Table 4) and the M and L scalings of the authors' code (torchvision's tables):
