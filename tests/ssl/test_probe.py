@@ -185,7 +185,8 @@ def test_image_size_feeds_a_random_network_what_its_pretraining_saw(pretrained, 
     assert "trained on 32x32 inputs" in err and err.count("\n") == 1
     # a fixed-size network names the sizes it takes
     assert main(["probe", "lenet5_modern", "--data", "digits", "--image-size", "16", "--quiet"]) == 2
-    assert "takes only" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "lenet5_modern takes (N, 1, 32, 32); --image-size 16 does not fit" in err and err.count("\n") == 1
 
 
 # ---------------------------------------------------------------------------- train --init

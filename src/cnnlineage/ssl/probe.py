@@ -186,7 +186,13 @@ def _from_model_name(
         _, _, info = build_datasets(data, root=root)
     torch.manual_seed(seed)  # the initialisation `cnnlineage train NAME --seed SEED` starts from
     model = create_model(name, num_classes=info.num_classes, in_chans=info.in_chans)
-    size = input_size_for(model, image_size)
+    try:
+        size = input_size_for(model, image_size)
+    except ValueError:  # a fixed-size or minimum-size network: say it in this command's terms
+        raise ValueError(
+            f"{name} takes {model.expected_input()}; --image-size {image_size} does not fit "
+            f"(leave it out for {model.input_size[1]}x{model.input_size[2]})"
+        ) from None
     return ProbeSource(
         "random init", name, model.to(device).eval(), name, data, root, size, info.in_chans, None, None
     )
