@@ -13,13 +13,14 @@ machine hits them all alike: ``speedup`` is the median of the paired ratios firs
 time / this backend's time (> 1: faster than the first backend named, ``speedup_vs``).
 ``vs="torchvision"`` adds torchvision's model of the same architecture on each backend to
 the same interleaving, holding our model's weights (so both compute on the same numbers);
-``ratio`` is the median of the paired ratios torchvision time / our
-time, so > 1 means ours is faster and machine noise hits both. ``ratio_low`` and
+``ratio`` is the median of the paired ratios torchvision time / our time, so > 1 means
+ours is faster and machine noise hits both. ``ratio_low`` and
 ``ratio_high`` bound that median with at least 95 % confidence, distribution-free (the
 order statistics of the paired ratios whose binomial tail is at most 2.5 % on each side;
 6 pairs at least): ours is slower only where ``ratio_high`` < 1, and faster only where
 ``ratio_low`` > 1. ``paired_ratios`` keeps every pair, so an interval at another level (one
-for a whole table of rows, say) can be computed later. Peak resident memory is the process's while that group ran.
+for a whole table of rows, say) can be computed later. Peak resident memory is the
+process's while that group ran.
 
 An int8 directory from ``cnnlineage quantize`` is timed on its own runtime (PT2E: inductor,
 ``compile``, or the saved graph as it is, ``eager``; ONNX Runtime int8: ``onnxruntime``); its
