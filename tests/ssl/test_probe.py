@@ -187,6 +187,9 @@ def test_image_size_feeds_a_random_network_what_its_pretraining_saw(pretrained, 
     assert main(["probe", "lenet5_modern", "--data", "digits", "--image-size", "16", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "lenet5_modern takes (N, 1, 32, 32); --image-size 16 does not fit" in err and err.count("\n") == 1
+    assert main(["probe", "resnet20", "--image-size", "100000000", "--quiet"]) == 2  # not an allocation error
+    err = capsys.readouterr().err
+    assert "--image-size must be a side of 1 to 4096 pixels" in err and err.count("\n") == 1
 
 
 # ---------------------------------------------------------------------------- train --init

@@ -67,6 +67,7 @@ def test_unknown_key_lists_the_valid_ones():
         ({"optim": {"nesterov": True, "name": "adam"}}, "nesterov needs optim.name=sgd"),
         ({"amp": "fp8"}, "amp must be one of none, bf16, fp16"),
         ({"data": {"batch_size": 0}}, "data.batch_size must be >= 1"),
+        ({"data": {"image_size": 100_000_000}}, "data.image_size must be at most 4096 pixels a side"),
         ({"schedule": {"warmup_epochs": 12}, "epochs": 10}, "warmup_epochs .* must be shorter than epochs"),
         ({"device": "tpu"}, "device must be auto, cpu"),
     ],

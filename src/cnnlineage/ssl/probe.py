@@ -41,7 +41,7 @@ from ..data.datasets import DATASET_INFO
 from ..models._resize import apply_structure
 from ..registry import create_model, get_builder
 from ..train.checkpoint import is_pretraining_checkpoint, load_checkpoint
-from ..train.config import AugmentConfig, config_from_dict
+from ..train.config import MAX_IMAGE_SIZE, AugmentConfig, config_from_dict
 from ..train.engine import input_size_for, pick_device
 from ..train.finetune import load_pretrained
 from ..train.semi import balanced_subset, dataset_labels
@@ -327,9 +327,10 @@ def run_probe(
         raise ValueError(f"--seed must be >= 0; got {seed}")
     if knn is not None and knn < 1:
         raise ValueError(f"--knn needs k >= 1 neighbours; got {knn}")
-    if image_size < 0:
+    if not 0 <= image_size <= MAX_IMAGE_SIZE:
         raise ValueError(
-            f"--image-size must be a positive side in pixels (0: the model's own); got {image_size}"
+            f"--image-size must be a side of 1 to {MAX_IMAGE_SIZE} pixels (leave it out for the model's own); "
+            f"got {image_size}"
         )
     dev = pick_device(device)
     src = load_source(source, raw=raw, data=data, root=root, seed=seed, device=dev, image_size=image_size)

@@ -62,6 +62,7 @@ SSL_METHODS = ("none", "simclr", "moco", "byol", "dino", "mae")
 MAX_WIDTH = 1 << 20  # SSL head widths, prototypes and queue length: beyond this no memory holds them
 MAX_THREADS = 1024  # torch allocates per-thread state: 100,000 threads is a MemoryError, not a setting
 MAX_BATCH = 1 << 20  # larger batches cannot fit any machine's memory; the trainer also checks the data size
+MAX_IMAGE_SIZE = 4096  # pixels a side: the largest default input of a registered model is 600
 
 
 class ConfigError(ValueError):
@@ -537,6 +538,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _choice(d.name, DATASET_NAMES, "data.name")
     for key in ("image_size", "num_workers", "train_subset", "test_subset"):
         _at_least(getattr(d, key), 0, f"data.{key}")
+    if d.image_size > MAX_IMAGE_SIZE:
+        raise ConfigError(
+            f"data.image_size must be at most {MAX_IMAGE_SIZE} pixels a side; got {d.image_size} "
+            "(0 feeds the model its own input size)"
+        )
     _at_least(d.batch_size, 1, "data.batch_size")
     _at_least(d.eval_batch_size, 1, "data.eval_batch_size")
     for key in ("hflip", "random_erasing", "mix_prob"):
