@@ -62,7 +62,12 @@ def main() -> None:
 def _verdicts_only() -> None:
     ap = argparse.ArgumentParser(description="print the verdicts of a finished run")
     ap.add_argument("out")
-    verdicts(ap.parse_args().out)
+    out = ap.parse_args().out
+    if not any(os.path.exists(f"{out}/{part}/bench.json") for part in ("infer", "train")):
+        print(f"bench_deploy_goals.py: error: no infer/bench.json or train/bench.json under {out}; "
+              "give the --out directory of a finished run", file=sys.stderr)  # fmt: skip
+        sys.exit(2)
+    verdicts(out)
 
 
 def verdict(low: float | None, high: float | None) -> str:
