@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--clock", default="cpu", help="cpu (default: steady on a shared machine) or wall")
     ap.add_argument("--train-reps", default="2")
     ap.add_argument("--out", default="bench-results/deploy")
-    ap.add_argument("--only", default=None, help="run one part: infer, train or auto")
+    ap.add_argument("--only", default=None, help="run one part: infer, auto, train or train_backends")
     args = ap.parse_args()
     common = ["--threads", args.threads, "--peak", "--format", "md", "--quiet", "--clock", args.clock]
     parts = {
@@ -44,9 +44,14 @@ def main() -> None:
                  "--out", f"{args.out}/auto"],
         "train": ["bench", *MODELS, "--train", "--batch", "32", "--vs", "torchvision", "--reps", args.train_reps,
                   "--warmup", "1", "--out", f"{args.out}/train"],
+        # the resnet-class training step against the GEMM peak on each training backend
+        "train_backends": ["bench", "resnet18", "resnet50", "--train", "--batch", "32",
+                           "--backend", "eager,channels_last,compile", "--reps", args.train_reps, "--warmup", "1",
+                           "--out", f"{args.out}/train_backends"],
     }  # fmt: skip
     env = {**os.environ, "CNNLINEAGE_CACHE": f"{args.out}/cache"}
     start = time.perf_counter()
+    seconds: dict[str, float] = {}
     for name, argv in parts.items():
         if args.only and name != args.only:
             continue
@@ -54,7 +59,10 @@ def main() -> None:
         print("$ cnnlineage " + " ".join(argv + common), flush=True)
         t = time.perf_counter()
         subprocess.run(cmd, env=env, check=True)
-        print(f"({time.perf_counter() - t:.0f}s)\n", flush=True)
+        seconds[name] = time.perf_counter() - t
+        print(f"({seconds[name]:.0f}s)\n", flush=True)
+    table = sum(v for k, v in seconds.items() if k != "train_backends")
+    print(f"the ours-vs-torchvision table and auto (infer, auto, train): {table:.0f}s", flush=True)
     print(f"all parts: {time.perf_counter() - start:.0f}s", flush=True)
     verdicts(args.out)
 
@@ -114,6 +122,23 @@ def verdicts(out: str, level: float = 0.95) -> None:
             ("table", f"the table at {100 * level:.0f}%"),
         ):
             print(f"{part}, {label}: " + ", ".join(f"{v} {n}" for n, v in counts[k].items()))
+    peak_fractions(out)
+
+
+def peak_fractions(out: str, aim: float = 50.0) -> None:
+    """Print each training row's share of the fp32 GEMM peak of its run, against the aim."""
+    for part in ("train", "train_backends"):
+        path = f"{out}/{part}/bench.json"
+        if not os.path.exists(path):
+            continue
+        for r in json.load(open(path))["rows"]:
+            if r.get("peak_fraction") is None or not r["model"].startswith("resnet"):
+                continue
+            pct = 100 * r["peak_fraction"]
+            print(
+                f"{part} {r['model']} {r['backend']}: {r['gflop_per_s']:.1f} GFLOP/s, {pct:.1f}% of the fp32 peak "
+                f"({'at or above' if pct >= aim else 'below'} the {aim:.0f}% aim)"
+            )
 
 
 if __name__ == "__main__":

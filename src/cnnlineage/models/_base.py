@@ -11,7 +11,7 @@ family (and of torchvision where it has the model).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -33,17 +33,25 @@ def input_checks_disabled() -> Iterator[None]:
         _CHECKS_DISABLED -= 1
 
 
-def is_tracing() -> bool:
-    """Return True while torch.fx, TorchScript or torch.compile trace the model (checks are skipped then)."""
-    if _CHECKS_DISABLED or torch.jit.is_scripting() or torch.jit.is_tracing():
-        return True
+def _fx_tracing_check() -> Callable[[], bool]:
     import torch.fx._symbolic_trace as fx_trace
 
-    fx_check = getattr(fx_trace, "is_fx_symbolic_tracing", None) or getattr(fx_trace, "is_fx_tracing", None)
-    if fx_check is not None and fx_check():
-        return True
-    compiler = getattr(torch, "compiler", None)
-    return bool(compiler is not None and compiler.is_compiling())
+    check = getattr(fx_trace, "is_fx_symbolic_tracing", None) or getattr(fx_trace, "is_fx_tracing", None)
+    return check if check is not None else (lambda: False)
+
+
+_fx_tracing = _fx_tracing_check()  # resolved once: forward() asks on every call
+
+
+def is_tracing() -> bool:
+    """Return True while torch.fx, TorchScript or torch.compile trace the model (checks are skipped then)."""
+    return bool(
+        _CHECKS_DISABLED
+        or torch.jit.is_scripting()
+        or torch.jit.is_tracing()
+        or _fx_tracing()
+        or torch.compiler.is_compiling()
+    )
 
 
 def count_params(model: nn.Module, *, training: bool = False) -> int:
@@ -173,9 +181,15 @@ class LineageModel(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if is_tracing():
-            return self.forward_head(self.forward_features(x))
-        self.check_input(x)
+        # Dynamo (torch.compile, torch.export) must not see the check: its comparisons would
+        # specialise symbolic sizes; TorchScript's tracer would warn about each of them. torch.fx's
+        # proxies fail the check and are recognised only then, so an eager call asks two flags.
+        if not (_CHECKS_DISABLED or torch.compiler.is_compiling() or torch.jit.is_tracing()):
+            try:
+                self.check_input(x)
+            except ValueError:
+                if not is_tracing():
+                    raise
         try:  # free unless something fails: the dtype is examined only then
             return self.forward_head(self.forward_features(x))
         except RuntimeError as e:
