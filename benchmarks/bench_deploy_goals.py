@@ -35,7 +35,9 @@ def main() -> None:
     ap.add_argument("--clock", default="cpu", help="cpu (default: steady on a shared machine) or wall")
     ap.add_argument("--train-reps", default="2")
     ap.add_argument("--out", default="bench-results/deploy")
-    ap.add_argument("--only", default=None, help="run one part: infer, auto, train or train_backends")
+    ap.add_argument(
+        "--only", default=None, choices=["infer", "auto", "train", "train_backends"], help="run one part"
+    )
     args = ap.parse_args()
     common = ["--threads", args.threads, "--peak", "--format", "md", "--quiet", "--clock", args.clock]
     parts = {
