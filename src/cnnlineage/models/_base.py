@@ -40,7 +40,7 @@ def _fx_tracing_check() -> Callable[[], bool]:
     return check if check is not None else (lambda: False)
 
 
-_fx_tracing = _fx_tracing_check()  # resolved once: forward() asks on every call
+_fx_tracing = _fx_tracing_check()  # resolved once, at import, not on every call
 
 
 def is_tracing() -> bool:
