@@ -60,7 +60,10 @@ def main() -> None:
         cmd = [sys.executable, "-m", "cnnlineage", *argv, *common]
         print("$ cnnlineage " + " ".join(argv + common), flush=True)
         t = time.perf_counter()
-        subprocess.run(cmd, env=env, check=True)
+        code = subprocess.run(cmd, env=env).returncode
+        if code:  # bench has said why in one line; stop with its status
+            print(f"bench_deploy_goals.py: the {name} part stopped with exit status {code}", file=sys.stderr)
+            sys.exit(code)
         seconds[name] = time.perf_counter() - t
         print(f"({seconds[name]:.0f}s)\n", flush=True)
     table = sum(v for k, v in seconds.items() if k != "train_backends")

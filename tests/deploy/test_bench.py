@@ -173,6 +173,10 @@ def test_gemm_peak_is_a_plausible_rate():
         (["lenet5", "--input", "3x32"], "--input must be CxHxW"),
         (["nothere.pt"], "does not exist"),
         ([], "give at least one MODEL_OR_CHECKPOINT"),
+        # refused before the GEMM peak is measured (its lines would precede the error)
+        (["lenet5", "--reps", "0", "--peak"], "--reps must be between 1 and 10,000"),
+        (["nothere.pt", "--peak"], "does not exist"),
+        (["lenet5", "--backend", "onnxruntime", "--train", "--peak"], "onnxruntime runs inference only"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, needle, capsys):

@@ -171,7 +171,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     from ..common import atomic_write_text
     from ..deploy import load_source
-    from ..deploy.bench import bench, check_clock, plot_latency, rows_to_csv
+    from ..deploy.bench import bench, check_clock, check_options, plot_latency, rows_to_csv
     from ..deploy.peak import bf16_supported, measure_peak
 
     if args.threads is not None:
@@ -187,6 +187,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a directory")
+    # every refusal comes before the GEMM peak, which takes seconds to measure
+    sources = [load_source(s) for s in args.sources]
+    check_options(
+        sources, batches=batches, backends=backends, reps=args.reps, warmup=args.warmup, vs=args.vs,
+        train=args.train,
+    )  # fmt: skip
     peak = None
     if args.peak:
         peak = {"fp32": measure_peak(dtype=torch.float32, clock=args.clock)}
@@ -199,7 +205,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             if args.format == "json":
                 print(json.dumps({"peak": peak}, indent=2))
             return 0
-    sources = [load_source(s) for s in args.sources]
     rows = bench(
         sources, batches=batches, backends=backends, input_size=size, train=args.train, reps=args.reps,
         warmup=args.warmup, vs=args.vs, peak_gflops=peak["fp32"]["gflops"] if peak else None,

@@ -47,6 +47,7 @@ __all__ = [
     "MAX_REPS",
     "BenchRow",
     "bench",
+    "check_options",
     "median_ci",
     "peak_rss_mb",
     "peak_rss_reset",
@@ -272,8 +273,7 @@ def bench(
     seconds of this process (all its threads) instead of wall time: on a machine that other
     jobs share, time spent waiting for a core is then not counted.
     """
-    _validate(batches=batches, backends=backends or [], reps=reps, warmup=warmup, vs=vs, train=train)
-    _validate_int8(sources, backends=backends, vs=vs, train=train)
+    check_options(sources, batches=batches, backends=backends, reps=reps, warmup=warmup, vs=vs, train=train)
     check_clock(clock)
     timer = time.perf_counter if clock == "wall" else time.process_time
     from tqdm import tqdm
@@ -385,6 +385,21 @@ def _resolve(meta: dict, backend: str | None) -> str:
 
         return int8_backend(meta["source"], meta["int8"]["method"], backend)
     return backend or "eager"
+
+
+def check_options(
+    sources: list[tuple[nn.Module, dict]],
+    *,
+    batches: list[int],
+    backends: list[str] | None,
+    reps: int,
+    warmup: int = 3,
+    vs: str | None = None,
+    train: bool = False,
+) -> None:
+    """Raise ValueError, before anything is measured, for options :func:`bench` cannot run."""
+    _validate(batches=batches, backends=backends or [], reps=reps, warmup=warmup, vs=vs, train=train)
+    _validate_int8(sources, backends=backends, vs=vs, train=train)
 
 
 def _validate_int8(sources: list, *, backends: list[str] | None, vs: str | None, train: bool) -> None:
