@@ -149,8 +149,23 @@ def test_an_exporter_failure_is_one_line_naming_the_model(tmp_path, capsys, monk
 
     monkeypatch.setattr(ex, "_write_torchscript", broken)
     err = _error(capsys, ["export", "lenet5", "--format", "torchscript", "--out", str(tmp_path / "m.pt")])
-    assert err.endswith("Try another --format (onnx, torchscript, exported-program)")
+    assert err.endswith("Try another --format (onnx, exported-program)")
     assert (
         "lenet5 cannot be exported to torchscript: RuntimeError: Unsupported operator aten::frobnicate" in err
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_exporter_reason_names_the_root_cause_without_terminal_colours():
+    # The shape of the ONNX exporter's message (torch 2.14): advice in colours, then the cause.
+    from cnnlineage.deploy.export import exporter_reason
+
+    msg = (
+        "Failed to convert the exported program to an ONNX model. \x1b[96mThis is step 3/3\x1b[0m of exporting "
+        "the model to ONNX. Next steps:\n- If there is a missing ONNX function, implement it.\n\n"
+        "## Exception summary\n\n<class 'AssertionError'>: only 4D query, key, and value are supported\n"
+        "\u2b06\ufe0f\n<class 'torch.onnx._internal.exporter._errors.ConversionError'>: Error when translating node"
+    )
+    assert exporter_reason(RuntimeError(msg)) == "AssertionError: only 4D query, key, and value are supported"
+    plain = RuntimeError("Failed at step 2/3 \x1b[96mhere\x1b[0m. Next steps:\n- a list")
+    assert exporter_reason(plain) == "RuntimeError: Failed at step 2/3 here."

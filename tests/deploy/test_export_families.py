@@ -38,8 +38,8 @@ def test_the_list_has_one_model_per_family():
     assert sorted(model_info(n).family for n in FAMILIES) == sorted(list_families())
 
 
-# Known not to convert to ONNX (the reason is on the card); strict, so a fix is noticed.
-NO_ONNX = {"swin_t": "the dynamo exporter's ONNX conversion step fails for Swin's shifted windows"}
+# Known not to convert to ONNX (the reason goes on the card); strict, so a fix is noticed.
+NO_ONNX: dict[str, str] = {}
 
 
 def _param(name: str):  # noqa: ANN202

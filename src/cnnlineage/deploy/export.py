@@ -15,6 +15,7 @@ or a ``cnnlineage.json`` extra file in TorchScript and exported-program archives
 from __future__ import annotations
 
 import json
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -26,7 +27,15 @@ import torch.nn as nn
 
 from ..common import atomic_path, strip_onnx_debug_info
 
-__all__ = ["FORMATS", "TOLERANCE", "ExportResult", "export_model", "missing_package", "verify_tolerance"]
+__all__ = [
+    "FORMATS",
+    "TOLERANCE",
+    "ExportResult",
+    "export_model",
+    "exporter_reason",
+    "missing_package",
+    "verify_tolerance",
+]
 
 FORMATS = ("onnx", "torchscript", "exported-program")
 TOLERANCE = 1e-4  # fp32: max abs difference, scaled by the logits' magnitude when it exceeds 1
@@ -52,6 +61,28 @@ def missing_package(package: str, what: str) -> ValueError:
         f"{what} needs the Python package {package!r}, which is not installed; "
         f"install it with `pip install {package}` (or `pip install 'cnnlineage[deploy]'`)"
     )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def exporter_reason(e: BaseException, limit: int = 300) -> str:
+    """Return one line saying why an exporter failed: the root cause where the message names one.
+
+    The ONNX exporter's message opens with advice for PyTorch developers ("Next steps: ...") in
+    terminal colours and names the failing operation under "## Exception summary"; the first
+    ``<class ...>`` line there is the root cause.
+    """
+    text = _ANSI.sub("", str(e)).strip()
+    lines = [ln.strip() for ln in text.splitlines()]
+    if "## Exception summary" in lines:
+        for ln in lines[lines.index("## Exception summary") + 1 :]:
+            m = re.match(r"<class '([\w.]+)'>: (.+)", ln)
+            if m:
+                return f"{m.group(1).rsplit('.', 1)[-1]}: {m.group(2)}"[:limit]
+    first = lines[0] if lines else ""
+    first = re.sub(r"\s*Next steps:\s*$", "", first)
+    return f"{type(e).__name__}: {first}"[:limit]
 
 
 def verify_tolerance(reference: torch.Tensor) -> float:
@@ -119,10 +150,9 @@ def export_model(
         except ValueError:
             raise
         except Exception as e:  # noqa: BLE001 - any exporter failure becomes one line naming the model
-            first = (str(e).strip().splitlines() or [""])[0][:300]
+            others = ", ".join(f for f in FORMATS if f != format)
             raise ValueError(
-                f"{name} cannot be exported to {format}: {type(e).__name__}: {first}. "
-                f"Try another --format (onnx, torchscript, exported-program)"
+                f"{name} cannot be exported to {format}: {exporter_reason(e)}. Try another --format ({others})"
             ) from None
         diff = float((got.float() - ref.float()).abs().max())
         tol = verify_tolerance(ref)

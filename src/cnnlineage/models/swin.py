@@ -94,16 +94,22 @@ class WindowAttention(nn.Module):
             x.view(b, nh, m, nw, m, c).permute(0, 1, 3, 2, 4, 5).reshape(b * nh * nw, m * m, c)
         )  # (B·nW, M², C)
         heads, d = self.num_heads, c // self.num_heads
-        qkv = (
-            self.qkv(x).view(b, nh * nw, m * m, 3, heads, d).permute(3, 0, 1, 4, 2, 5)
-        )  # (3, B, nW, h, M², d)
-        mask = self.position_bias()  # (heads, M², M²)
+        # 4-D (B·nW, heads, M², d): the form every SDPA kernel and the ONNX exporter take
+        qkv = self.qkv(x).view(b * nh * nw, m * m, 3, heads, d).permute(2, 0, 3, 1, 4)  # (3, B·nW, h, M², d)
+        mask = self.position_bias()  # (heads, M², M²), the same for every window
         if any(shift):
             mask = mask + _shift_mask(hp, wp, m, shift, x.device).unsqueeze(1)  # (nW, heads, M², M²)
+            mask = mask.expand(b, *mask.shape).reshape(b * nh * nw, heads, m * m, m * m)
         x = F.scaled_dot_product_attention(
             qkv[0], qkv[1], qkv[2], attn_mask=mask, dropout_p=self.attn_drop if self.training else 0.0
-        )  # (B, nW, heads, M², d)
-        x = x.permute(0, 1, 3, 2, 4).reshape(b * nh * nw, m * m, c)
+        )  # (B·nW, heads, M², d)
+        x = x.transpose(1, 2)  # (B·nW, M², h, d)
+        if torch.compiler.is_compiling():
+            # The CPU kernel's output is already laid out (B·nW, M², h, d), so a traced reshape
+            # becomes a view, which the ONNX exporter's reference kernel (laid out by heads) cannot
+            # take. An explicit copy keeps export working; eager reshapes without a copy.
+            x = x.clone(memory_format=torch.contiguous_format)
+        x = x.reshape(b * nh * nw, m * m, c)
         x = F.dropout(self.proj(x), self.proj_drop, self.training)
         x = x.view(b, nh, nw, m, m, c).permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, c)
         if any(shift):
@@ -271,9 +277,9 @@ def _card(name: str) -> dict:
         ref_top1_source=f"Liu et al. 2021, Table 1(a): Swin-{name[-1].upper()} at 224x224, ImageNet-1K training",
         torchvision=name,
         notes=f"C = {c}, depths {depths}, heads {heads}, window 7, stochastic depth {dp}. Inputs that are not "
-        "multiples of the window are padded per stage, as torchvision does. `cnnlineage export --format onnx` "
-        "fails in the ONNX conversion step (torch 2.14, onnxscript 0.7); `--format exported-program` and "
-        "`torchscript` export and verify exactly.",
+        "multiples of the window are padded per stage, as torchvision does. Window attention runs as 4-D "
+        "(batch x windows, heads, tokens, dim) scaled-dot-product attention, the form the ONNX exporter "
+        "converts: `cnnlineage export` writes and verifies ONNX, TorchScript and exported-program files.",
         default_kwargs=dict(embed_dim=c, depths=depths, num_heads=heads, drop_path_rate=dp),
     )
 
