@@ -192,6 +192,43 @@ def test_image_size_feeds_a_random_network_what_its_pretraining_saw(pretrained, 
     assert "--image-size must be a side of 1 to 4096 pixels" in err and err.count("\n") == 1
 
 
+def test_model_arg_builds_the_random_network_its_pretraining_used(pretrained, capsys):
+    # `pretrain lenet4 --set model.kwargs.pad_input=true` trains a LeNet-4 that reads 28x28 and pads
+    # it to 32x32; its baseline is the same network at the same seed (features by hand here)
+    args = ["probe", "lenet4", "--data", "digits", "--knn", "3", "--format", "json", "--quiet", "--seed", "1"]
+    assert main([*args, "--model-arg", "pad_input=true"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["input_size"] == [1, 28, 28] and r["model_kwargs"] == {"pad_input": True}
+    torch.manual_seed(1)
+    net = create_model("lenet4", num_classes=10, in_chans=1, pad_input=True).eval()
+    src = ProbeSource("random init", "lenet4", net, "lenet4", "digits", "data", (28, 28), 1, None, None)
+    train, test, info = build_datasets("digits", root="data")
+    resize = torch.nn.Upsample(size=(28, 28), mode="bilinear", align_corners=False)
+
+    def batches(ds):
+        xs = torch.stack([torch.as_tensor(np.asarray(ds[i][0]), dtype=torch.float32) for i in range(len(ds))])
+        xs = xs.reshape(len(ds), 1, 8, 8) / 255.0
+        ys = torch.tensor([int(ds[i][1]) for i in range(len(ds))])
+        return [((resize(xs) - info.mean[0]) / info.std[0], ys)]
+
+    (ftr, ytr), (fte, yte) = extract(src, batches(train)), extract(src, batches(test))
+    by_hand = knn_probe(ftr, ytr, fte, yte, num_classes=10, k=3)["top1"]
+    assert r["rows"][0]["knn_top1"] == pytest.approx(by_hand, abs=0.5)  # resampling kernels may differ
+    assert main(args) == 0  # without it: the 32x32 network
+    assert json.loads(capsys.readouterr().out)["input_size"] == [1, 32, 32]
+    # an argument the builder does not take, a checkpoint (built as it was trained), malformed text
+    assert main([*args, "--model-arg", "wide=2"]) == 2
+    err = capsys.readouterr().err
+    assert "lenet4 does not take the argument 'wide'; its builder accepts:" in err and err.count("\n") == 1
+    path, _ = pretrained
+    assert main(["probe", str(path), "--model-arg", "pad_input=true", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "is for a model name" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit):  # argparse's own refusal (status 2)
+        main([*args, "--model-arg", "pad_input"])
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------- train --init
 def test_init_loads_the_pretrained_backbone_and_a_fresh_head(pretrained, tmp_path, capsys):
     path, net = pretrained

@@ -24,6 +24,19 @@ def labels_list(text: str) -> list[int]:
     return values
 
 
+def _model_arg(text: str) -> tuple[str, object]:
+    """Parse KEY=VALUE, the value as YAML (true, 0.5, [1, 2]) the way `--set` reads it."""
+    from ..train.config import yaml_load
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. pad_input=true; got {text!r}")
+    try:
+        return key.strip(), yaml_load(value, where=f"--model-arg {key.strip()}")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _cmd_probe(args: argparse.Namespace) -> int:
     from ..ssl.probe import run_probe, write_probe
 
@@ -39,6 +52,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
         raw=args.raw,
         seed=args.seed,
         image_size=args.image_size,
+        model_kwargs=dict(args.model_arg),
         C=args.C,
         max_iter=args.max_iter,
         batch_size=args.batch_size,
@@ -130,6 +144,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="for a model name: feed it NxN images (as `pretrain --set data.image_size=N` did); "
         "default the model's own input size",
+    )
+    p.add_argument(
+        "--model-arg",
+        type=_model_arg,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="for a model name: an argument of its builder, as `pretrain --set model.kwargs.KEY=VALUE` "
+        "gave it (e.g. pad_input=true); repeatable",
     )
     p.add_argument(
         "--C", type=float, default=1.0, help="inverse L2 strength of the logistic regression (default 1)"

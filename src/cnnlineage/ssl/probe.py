@@ -91,6 +91,7 @@ def load_source(
     seed: int = 0,
     device: Any = "cpu",
     image_size: int = 0,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> ProbeSource:
     """Return the probe's feature source: a checkpoint file, a registered model name, or (``raw``) pixels.
 
@@ -98,7 +99,9 @@ def load_source(
     images fed to the randomly initialised network, as ``data.image_size`` is in training:
     a random-initialisation baseline must see what the pre-training saw. ValueError for an
     int8 directory, a run directory, a file that is not a checkpoint, or ``image_size`` with
-    a checkpoint (which is probed at the input size it was trained at).
+    a checkpoint (which is probed at the input size it was trained at). ``model_kwargs`` (a
+    model name only) go to its builder, as ``model.kwargs`` do in training: the baseline of a
+    run pre-trained with ``--set model.kwargs.pad_input=true`` is built the same way.
     """
     if source is None:
         if not raw:
@@ -122,6 +125,12 @@ def load_source(
         hint = f"; did you mean {best}?" if best.is_file() else ""
         raise ValueError(f"{path} is a directory; pass a checkpoint file (RUN_DIR/checkpoints/last.pt){hint}")
     if path.suffix in (".pt", ".pth") or path.exists():
+        if model_kwargs:
+            given = ", ".join(f"{k}={v}" for k, v in model_kwargs.items())
+            raise ValueError(
+                f"{path} is a checkpoint: its network is built with the arguments it was trained with; "
+                f"--model-arg ({given}) is for a model name (a randomly initialised network)"
+            )
         src = _from_checkpoint(path, device=device)
         if image_size and (image_size, image_size) != tuple(src.input_size or ()):
             side = "x".join(map(str, src.input_size or ()))
@@ -137,6 +146,7 @@ def load_source(
             seed=seed,
             device=device,
             image_size=image_size,
+            model_kwargs=model_kwargs or {},
         )
     if raw:
         src = replace(src, kind="raw pixels", name=f"pixels ({src.name}'s preprocessing)", model=None)
@@ -178,14 +188,21 @@ def _from_checkpoint(path: Path, *, device: Any) -> ProbeSource:
 
 
 def _from_model_name(
-    name: str, *, data: str, root: str, seed: int, device: Any, image_size: int = 0
+    name: str,
+    *,
+    data: str,
+    root: str,
+    seed: int,
+    device: Any,
+    image_size: int = 0,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> ProbeSource:
     get_builder(name)  # unknown names: an error listing the closest registered ones
     info = DATASET_INFO.get(data)
     if info is None or not info.num_classes:  # imagefolder: the classes are the folders
         _, _, info = build_datasets(data, root=root)
     torch.manual_seed(seed)  # the initialisation `cnnlineage train NAME --seed SEED` starts from
-    model = create_model(name, num_classes=info.num_classes, in_chans=info.in_chans)
+    model = create_model(name, num_classes=info.num_classes, in_chans=info.in_chans, **(model_kwargs or {}))
     try:
         size = input_size_for(model, image_size)
     except ValueError:  # a fixed-size or minimum-size network: say it in this command's terms
@@ -311,6 +328,7 @@ def run_probe(
     raw: bool = False,
     seed: int = 0,
     image_size: int = 0,
+    model_kwargs: dict[str, Any] | None = None,
     C: float = LINEAR_C,
     max_iter: int = LINEAR_MAX_ITER,
     batch_size: int = 256,
@@ -333,7 +351,16 @@ def run_probe(
             f"got {image_size}"
         )
     dev = pick_device(device)
-    src = load_source(source, raw=raw, data=data, root=root, seed=seed, device=dev, image_size=image_size)
+    src = load_source(
+        source,
+        raw=raw,
+        data=data,
+        root=root,
+        seed=seed,
+        device=dev,
+        image_size=image_size,
+        model_kwargs=model_kwargs,
+    )
     name = data or src.data
     train_base, test_base, info = build_datasets(name, root=root or src.root)
     sizes = sorted(set(int(n) for n in labels_per_class))
@@ -393,6 +420,7 @@ def run_probe(
         "test_images": len(test_y),
         "input_size": [in_chans, *size],
         "feature_dim": int(train_x.shape[1]),
+        "model_kwargs": dict(model_kwargs or {}),
         "seed": seed,
         "linear": {
             "classifier": "LogisticRegression(lbfgs, L2)",
