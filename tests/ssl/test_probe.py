@@ -224,6 +224,9 @@ def test_model_arg_builds_the_random_network_its_pretraining_used(pretrained, ca
     assert main(["probe", str(path), "--model-arg", "pad_input=true", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "is for a model name" in err and err.count("\n") == 1
+    assert main(["probe", str(path.parent / "missing.pt"), "--model-arg", "pad_input=true", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "missing.pt does not exist" in err and err.count("\n") == 1
     with pytest.raises(SystemExit):  # argparse's own refusal (status 2)
         main([*args, "--model-arg", "pad_input"])
     assert "expected KEY=VALUE" in capsys.readouterr().err

@@ -125,13 +125,13 @@ def load_source(
         hint = f"; did you mean {best}?" if best.is_file() else ""
         raise ValueError(f"{path} is a directory; pass a checkpoint file (RUN_DIR/checkpoints/last.pt){hint}")
     if path.suffix in (".pt", ".pth") or path.exists():
+        src = _from_checkpoint(path, device=device)
         if model_kwargs:
             given = ", ".join(f"{k}={v}" for k, v in model_kwargs.items())
             raise ValueError(
                 f"{path} is a checkpoint: its network is built with the arguments it was trained with; "
                 f"--model-arg ({given}) is for a model name (a randomly initialised network)"
             )
-        src = _from_checkpoint(path, device=device)
         if image_size and (image_size, image_size) != tuple(src.input_size or ()):
             side = "x".join(map(str, src.input_size or ()))
             raise ValueError(
