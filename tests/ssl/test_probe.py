@@ -155,6 +155,22 @@ def test_probe_cli_errors(pretrained, tmp_path, capsys):
     assert "positive integers" in capsys.readouterr().err
 
 
+def _digits_knn_by_hand(net: nn.Module, name: str, side: int) -> float:
+    """Return the k-NN (k=3) top-1 of ``net``'s features on scikit-learn's digits, resized to side x side by hand."""
+    src = ProbeSource("random init", name, net, name, "digits", "data", (side, side), 1, None, None)
+    train, test, info = build_datasets("digits", root="data")
+    resize = torch.nn.Upsample(size=(side, side), mode="bilinear", align_corners=False)
+
+    def batches(ds):
+        xs = torch.stack([torch.as_tensor(np.asarray(ds[i][0]), dtype=torch.float32) for i in range(len(ds))])
+        xs = xs.reshape(len(ds), 1, 8, 8) / 255.0
+        ys = torch.tensor([int(ds[i][1]) for i in range(len(ds))])
+        return [((resize(xs) - info.mean[0]) / info.std[0], ys)]
+
+    (ftr, ytr), (fte, yte) = extract(src, batches(train)), extract(src, batches(test))
+    return knn_probe(ftr, ytr, fte, yte, num_classes=10, k=3)["top1"]
+
+
 def test_image_size_feeds_a_random_network_what_its_pretraining_saw(pretrained, capsys):
     # resnet20 takes any side; at 16x16 its features are those of 16x16 digits, as `pretrain
     # --set data.image_size=16` would feed it (features computed here by hand for the same seed)
@@ -164,19 +180,8 @@ def test_image_size_feeds_a_random_network_what_its_pretraining_saw(pretrained, 
     assert r["input_size"] == [1, 16, 16]
     torch.manual_seed(0)
     net = create_model("resnet20", num_classes=10, in_chans=1).eval()
-    src = ProbeSource("random init", "resnet20", net, "resnet20", "digits", "data", (16, 16), 1, None, None)
-    train, test, info = build_datasets("digits", root="data")
-    resize = torch.nn.Upsample(size=(16, 16), mode="bilinear", align_corners=False)
-
-    def batches(ds):
-        xs = torch.stack([torch.as_tensor(np.asarray(ds[i][0]), dtype=torch.float32) for i in range(len(ds))])
-        xs = xs.reshape(len(ds), 1, 8, 8) / 255.0
-        ys = torch.tensor([int(ds[i][1]) for i in range(len(ds))])
-        return [((resize(xs) - info.mean[0]) / info.std[0], ys)]
-
     assert r["feature_dim"] == 64 and r["rows"][0]["knn_k"] == 3
-    (ftr, ytr), (fte, yte) = extract(src, batches(train)), extract(src, batches(test))
-    by_hand = knn_probe(ftr, ytr, fte, yte, num_classes=10, k=3)["top1"]
+    by_hand = _digits_knn_by_hand(net, "resnet20", 16)
     assert r["rows"][0]["knn_top1"] == pytest.approx(by_hand, abs=0.3)  # resampling kernels may differ
     # a checkpoint keeps the side it was trained at
     path, _ = pretrained
@@ -201,18 +206,7 @@ def test_model_arg_builds_the_random_network_its_pretraining_used(pretrained, ca
     assert r["input_size"] == [1, 28, 28] and r["model_kwargs"] == {"pad_input": True}
     torch.manual_seed(1)
     net = create_model("lenet4", num_classes=10, in_chans=1, pad_input=True).eval()
-    src = ProbeSource("random init", "lenet4", net, "lenet4", "digits", "data", (28, 28), 1, None, None)
-    train, test, info = build_datasets("digits", root="data")
-    resize = torch.nn.Upsample(size=(28, 28), mode="bilinear", align_corners=False)
-
-    def batches(ds):
-        xs = torch.stack([torch.as_tensor(np.asarray(ds[i][0]), dtype=torch.float32) for i in range(len(ds))])
-        xs = xs.reshape(len(ds), 1, 8, 8) / 255.0
-        ys = torch.tensor([int(ds[i][1]) for i in range(len(ds))])
-        return [((resize(xs) - info.mean[0]) / info.std[0], ys)]
-
-    (ftr, ytr), (fte, yte) = extract(src, batches(train)), extract(src, batches(test))
-    by_hand = knn_probe(ftr, ytr, fte, yte, num_classes=10, k=3)["top1"]
+    by_hand = _digits_knn_by_hand(net, "lenet4", 28)
     assert r["rows"][0]["knn_top1"] == pytest.approx(by_hand, abs=0.5)  # resampling kernels may differ
     assert main(args) == 0  # without it: the 32x32 network
     assert json.loads(capsys.readouterr().out)["input_size"] == [1, 32, 32]
