@@ -10,7 +10,14 @@ from cnnlineage.data import EpochSampler
 from cnnlineage.data.datasets import DATASET_INFO, TensorImageDataset
 from cnnlineage.data.transforms import mix_seed
 from cnnlineage.registry import create_model
-from cnnlineage.ssl.augment import ViewsDataset, build_views, describe_views, local_crop_size, view_specs
+from cnnlineage.ssl.augment import (
+    ViewsDataset,
+    build_views,
+    describe_views,
+    elastic_distort,
+    local_crop_size,
+    view_specs,
+)
 from cnnlineage.ssl.pretrain import check_pretrain_config, pretrain_config
 from cnnlineage.train.config import ConfigError
 
@@ -130,6 +137,57 @@ def test_absurd_affine_values_are_refused(override, needle):
     with pytest.raises(ConfigError) as e:
         pretrain_config("lenet5_modern", method="simclr", overrides=[override])
     assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_elastic_distortion_matches_torchvision_image_by_image():
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(3, 2, 28, 24, generator=g)
+    field = torch.rand(3, 2, 28, 24, generator=g) * 2 - 1
+    alpha, sigma = 34.0, 4.0
+    out = elastic_distort(x, field, alpha, sigma)
+    k = int(8 * sigma + 1) + 1 - int(8 * sigma + 1) % 2  # torchvision ElasticTransform's kernel: 33 taps
+    for i in range(3):
+        smooth = v2.functional.gaussian_blur(field[i : i + 1], [k, k], [sigma, sigma])
+        # torchvision scales by alpha / side in [-1, 1] coordinates: its alpha is twice the pixels
+        disp = torch.cat([smooth[:, :1] * 2 * alpha / 24, smooth[:, 1:] * 2 * alpha / 28], 1).permute(0, 2, 3, 1)
+        ref = v2.functional.elastic(x[i], disp, fill=None)
+        assert torch.allclose(out[i], ref, atol=1e-5)
+
+
+def test_a_uniform_field_shifts_the_image_by_alpha_pixels():
+    x = torch.arange(2 * 8 * 8, dtype=torch.float32).view(2, 1, 8, 8)
+    field = torch.zeros(2, 2, 8, 8)
+    field[0, 0] = 1.0  # image 0: every pixel samples 2 pixels to its right
+    field[1, 1] = -0.5  # image 1: every pixel samples 1 pixel above
+    out = elastic_distort(x, field, 2.0, 1.5)  # the blur leaves a constant field as it is
+    assert torch.allclose(out[0, 0, :, :6], x[0, 0, :, 2:], atol=1e-4) and out[0, 0, :, 6:].abs().max() < 1e-4
+    assert torch.allclose(out[1, 0, 1:], x[1, 0, :7], atol=1e-4) and out[1, 0, 0].abs().max() < 1e-4
+
+
+def test_elastic_reaches_every_view_and_stays_seeded():
+    for name, chans in (("mnist5k", 1), ("shapes10", 3)):  # grey views, and colour rows before the field
+        info = DATASET_INFO[name]
+        plain = build_views(view_specs("simclr", info, (28, 28)), info, size=(28, 28), resize=False)
+        specs = view_specs("simclr", info, (28, 28), elastic=(34.0, 4.0), affine=(10.0, 0.0, 0.0))
+        assert [s.elastic for s in specs] == [(34.0, 4.0)] * 2
+        bent = build_views(specs, info, size=(28, 28), resize=False)
+        assert "elastic alpha 34 sigma 4, affine 10deg/0/0" in describe_views(bent)
+        key = (1, mix_seed(0, 2, 1))
+        (a, b), _ = ViewsDataset(_digits(chans=chans), bent)[key]
+        (a2, b2), _ = ViewsDataset(_digits(chans=chans), bent)[key]
+        (p, q), _ = ViewsDataset(_digits(chans=chans), plain)[key]
+        assert torch.equal(a, a2) and torch.equal(b, b2)
+        assert not torch.equal(a, p) and not torch.equal(b, q)
+        keys = [(i, mix_seed(0, 2, i)) for i in range(4)]
+        [(views, _)] = ViewsDataset(_digits(chans=chans), bent).__getitems__(keys)
+        assert torch.equal(views[0][1], a) and torch.equal(views[1][1], b)  # batched as one by one
+
+
+@pytest.mark.parametrize("override", ["ssl.elastic_alpha=-1", "ssl.elastic_sigma=0"])
+def test_bad_elastic_values_are_refused(override):
+    with pytest.raises(ConfigError) as e:
+        pretrain_config("lenet5_modern", method="simclr", overrides=[override])
+    assert "ssl.elastic_alpha must be >= 0" in str(e.value) and "\n" not in str(e.value)
 
 
 def test_batched_colour_operations_match_torchvision_image_by_image():

@@ -277,6 +277,7 @@ class PretrainTrainer(Trainer):
             local_size=local,
             min_scale=cfg.ssl.crop_min,
             affine=(cfg.augment.affine_degrees, cfg.augment.affine_translate, cfg.augment.affine_scale),
+            elastic=(cfg.ssl.elastic_alpha, cfg.ssl.elastic_sigma),
         )
         self.views = build_views(specs, self.info, size=self.size, resize=resize)
         self.test_tf = build_transforms(

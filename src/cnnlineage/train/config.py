@@ -260,6 +260,8 @@ class SSLConfig:
     crop_min: float = (
         0.0  # smallest area fraction of a view's random crop (0 = the method's; DINO: global crops)
     )
+    elastic_alpha: float = 0.0  # elastic distortion of every view, displacement scale in pixels (0 = off; Simard 2003: 34)
+    elastic_sigma: float = 4.0  # elastic distortion: smoothness, the Gaussian's standard deviation in pixels (Simard: 4)
     mask_ratio: float = 0.75  # MAE: fraction of patches masked (He et al. 2022 use 0.75)
     decoder_dim: int = 128  # MAE: width of the light decoder
     decoder_depth: int = 2  # MAE: transformer blocks in the decoder
@@ -689,6 +691,11 @@ def _validate_ssl(ss: SSLConfig) -> None:
         raise ConfigError(
             f"ssl.crop_min must be in [0, 1) (the smallest crop's share of the image; 0 = the method's); "
             f"got {ss.crop_min!r}"
+        )
+    if ss.elastic_alpha < 0 or ss.elastic_sigma <= 0:
+        raise ConfigError(
+            f"ssl.elastic_alpha must be >= 0 (pixels; 0 = off) and ssl.elastic_sigma > 0 (pixels); "
+            f"got {ss.elastic_alpha!r} and {ss.elastic_sigma!r}. Simard et al. use 34 and 4 on 28-pixel digits"
         )
     for key in ("temperature", "teacher_temp"):
         if getattr(ss, key) <= 0:
