@@ -149,7 +149,8 @@ def test_elastic_distortion_matches_torchvision_image_by_image():
     for i in range(3):
         smooth = v2.functional.gaussian_blur(field[i : i + 1], [k, k], [sigma, sigma])
         # torchvision scales by alpha / side in [-1, 1] coordinates: its alpha is twice the pixels
-        disp = torch.cat([smooth[:, :1] * 2 * alpha / 24, smooth[:, 1:] * 2 * alpha / 28], 1).permute(0, 2, 3, 1)
+        disp = torch.cat([smooth[:, :1] * 2 * alpha / 24, smooth[:, 1:] * 2 * alpha / 28], 1)
+        disp = disp.permute(0, 2, 3, 1)
         ref = v2.functional.elastic(x[i], disp, fill=None)
         assert torch.allclose(out[i], ref, atol=1e-5)
 

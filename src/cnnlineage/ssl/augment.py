@@ -83,7 +83,7 @@ class ViewSpec:
     blur: float = 0.0  # probability of a Gaussian blur, sigma in [0.1, 2]
     solarize: float = 0.0  # probability of solarising (pixels >= 128 inverted)
     affine: tuple[float, float, float] = (0.0, 0.0, 0.0)  # rotation degrees, shift fraction, zoom (0 = off)
-    elastic: tuple[float, float] = (0.0, 0.0)  # elastic distortion: alpha (pixels), sigma (pixels); alpha 0 = off
+    elastic: tuple[float, float] = (0.0, 0.0)  # elastic distortion: alpha, sigma in pixels (alpha 0 = off)
 
 
 def local_crop_size(model: torch.nn.Module, size: tuple[int, int]) -> tuple[int, int]:
@@ -177,11 +177,8 @@ def view_specs(
         at = local_size or size
         return views + [view(local, at=at, jitter=jitter, blur=0.5) for _ in range(local_crops)]
     if method == "mae":
-        return [
-            ViewSpec(
-                size=size, scale=(min_scale or 0.2, 1.0), hflip=flip, affine=tuple(affine), elastic=tuple(elastic)
-            )
-        ]
+        crop = (min_scale or 0.2, 1.0)
+        return [ViewSpec(size=size, scale=crop, hflip=flip, affine=tuple(affine), elastic=tuple(elastic))]
     raise ValueError(f"unknown self-supervised method {method!r}; known: simclr, moco, byol, dino, mae")
 
 
@@ -248,7 +245,7 @@ def elastic_distort(x: torch.Tensor, field: torch.Tensor, alpha: float, sigma: f
     scales the field by alpha / side in coordinates from -1 to 1, half a pixel per unit);
     here the whole batch is blurred (separably, reflect padding) and sampled at once.
     """
-    b, _, h, w = field.shape
+    h, w = field.shape[-2:]
     if sigma > 0:
         for dim, side in ((-1, w), (-2, h)):
             k = _gaussian_kernel(sigma, side).to(field)

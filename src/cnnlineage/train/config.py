@@ -260,8 +260,8 @@ class SSLConfig:
     crop_min: float = (
         0.0  # smallest area fraction of a view's random crop (0 = the method's; DINO: global crops)
     )
-    elastic_alpha: float = 0.0  # elastic distortion of every view, displacement scale in pixels (0 = off; Simard 2003: 34)
-    elastic_sigma: float = 4.0  # elastic distortion: smoothness, the Gaussian's standard deviation in pixels (Simard: 4)
+    elastic_alpha: float = 0.0  # elastic distortion of the views, pixels (0 = off; Simard: 34)
+    elastic_sigma: float = 4.0  # elastic distortion: smoothing Gaussian's std in pixels (Simard: 4)
     mask_ratio: float = 0.75  # MAE: fraction of patches masked (He et al. 2022 use 0.75)
     decoder_dim: int = 128  # MAE: width of the light decoder
     decoder_depth: int = 2  # MAE: transformer blocks in the decoder
