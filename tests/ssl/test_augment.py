@@ -131,9 +131,11 @@ def test_pretraining_takes_the_affine_keys_and_refuses_other_augment_keys():
         ("augment.affine_degrees=1e9", "augment.affine_degrees must be in [0, 180]"),
         ("augment.affine_translate=5", "augment.affine_translate must be in [0, 1]"),
         ("augment.affine_scale=-3", "augment.affine_scale must be in [0, 1)"),
+        ("ssl.elastic_alpha=-1", "ssl.elastic_alpha must be >= 0"),
+        ("ssl.elastic_sigma=0", "ssl.elastic_sigma must be > 0"),
     ],
 )
-def test_absurd_affine_values_are_refused(override, needle):
+def test_absurd_affine_and_elastic_values_are_refused(override, needle):
     with pytest.raises(ConfigError) as e:
         pretrain_config("lenet5_modern", method="simclr", overrides=[override])
     assert needle in str(e.value) and "\n" not in str(e.value)
@@ -182,19 +184,6 @@ def test_elastic_reaches_every_view_and_stays_seeded():
         keys = [(i, mix_seed(0, 2, i)) for i in range(4)]
         [(views, _)] = ViewsDataset(_digits(chans=chans), bent).__getitems__(keys)
         assert torch.equal(views[0][1], a) and torch.equal(views[1][1], b)  # batched as one by one
-
-
-@pytest.mark.parametrize(
-    ("override", "needle"),
-    [
-        ("ssl.elastic_alpha=-1", "ssl.elastic_alpha must be >= 0"),
-        ("ssl.elastic_sigma=0", "ssl.elastic_sigma must be > 0"),
-    ],
-)
-def test_bad_elastic_values_are_refused(override, needle):
-    with pytest.raises(ConfigError) as e:
-        pretrain_config("lenet5_modern", method="simclr", overrides=[override])
-    assert needle in str(e.value) and "\n" not in str(e.value)
 
 
 def test_batched_colour_operations_match_torchvision_image_by_image():
