@@ -131,8 +131,10 @@ def test_pretraining_takes_the_affine_keys_and_refuses_other_augment_keys():
         ("augment.affine_degrees=1e9", "augment.affine_degrees must be in [0, 180]"),
         ("augment.affine_translate=5", "augment.affine_translate must be in [0, 1]"),
         ("augment.affine_scale=-3", "augment.affine_scale must be in [0, 1)"),
-        ("ssl.elastic_alpha=-1", "ssl.elastic_alpha must be >= 0"),
-        ("ssl.elastic_sigma=0", "ssl.elastic_sigma must be > 0"),
+        ("ssl.elastic_alpha=-1", "ssl.elastic_alpha must be in [0, 1000]"),
+        ("ssl.elastic_alpha=1e9", "ssl.elastic_alpha must be in [0, 1000]"),
+        ("ssl.elastic_sigma=0", "ssl.elastic_sigma must be in (0, 100]"),
+        ("ssl.elastic_sigma=1e6", "ssl.elastic_sigma must be in (0, 100]"),
     ],
 )
 def test_absurd_affine_and_elastic_values_are_refused(override, needle):

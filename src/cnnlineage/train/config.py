@@ -692,14 +692,14 @@ def _validate_ssl(ss: SSLConfig) -> None:
             f"ssl.crop_min must be in [0, 1) (the smallest crop's share of the image; 0 = the method's); "
             f"got {ss.crop_min!r}"
         )
-    if ss.elastic_alpha < 0:
+    if not 0 <= ss.elastic_alpha <= 1000:
         raise ConfigError(
-            f"ssl.elastic_alpha must be >= 0 (the displacement in pixels; 0 = off); got {ss.elastic_alpha!r}. "
-            "Simard et al. use 34 on 28-pixel digits"
+            f"ssl.elastic_alpha must be in [0, 1000] (the displacement in pixels; 0 = off); "
+            f"got {ss.elastic_alpha!r}. Simard et al. use 34 on 28-pixel digits"
         )
-    if ss.elastic_sigma <= 0:
+    if not 0 < ss.elastic_sigma <= 100:
         raise ConfigError(
-            f"ssl.elastic_sigma must be > 0 (the smoothing in pixels); got {ss.elastic_sigma!r}. "
+            f"ssl.elastic_sigma must be in (0, 100] (the smoothing in pixels); got {ss.elastic_sigma!r}. "
             "Simard et al. use 4 on 28-pixel digits"
         )
     for key in ("temperature", "teacher_temp"):
